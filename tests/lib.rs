@@ -1,0 +1,242 @@
+//! Test support: a real Pictureday (all five services, or extra instances of one) on a real
+//! nats-server and SQLite in a temporary directory, driven over HTTP; and photo-like test images.
+
+pub mod images;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use pictureday_shared::config::{CommonArgs, Settings};
+use pictureday_shared::nats_server::NatsServer;
+use pictureday_shared::runtime::{Component, serve};
+use pictureday_shared::Context;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base_url: String,
+    pub operator_token: String,
+    pub http: reqwest::Client,
+    pub nats_url: String,
+    pub ctx: Context,
+    pub dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+    servers: Vec<JoinHandle<anyhow::Result<()>>>,
+    nats: Option<NatsServer>,
+}
+
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+fn settings(dir: &std::path::Path, nats_url: &str, instance: &str, image_workers: usize) -> anyhow::Result<Settings> {
+    let args = CommonArgs {
+        database_url: None,
+        nats_url: None,
+        storage: None,
+        operator_token: None,
+        spool_dir: None,
+        image_workers: Some(image_workers),
+        instance: Some(instance.into()),
+    };
+    Ok(Settings::build(
+        &args,
+        format!("sqlite://{}?mode=rwc", dir.join("pictureday.db").display()),
+        nats_url.to_owned(),
+        &dir.join("photos").display().to_string(),
+        OPERATOR_TOKEN.to_owned(),
+    )?)
+}
+
+impl TestApp {
+    /// All five services in one process, as the embedded default runs them.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with_image_processors(0).await
+    }
+
+    /// The embedded services plus `extra` image-processor instances, each with its own NATS
+    /// connection and instance name, sharing the one durable consumer.
+    pub async fn spawn_with_image_processors(extra: usize) -> anyhow::Result<Self> {
+        pictureday_shared::telemetry::init();
+        let dir = tempfile::tempdir()?;
+        let nats = NatsServer::start(&dir.path().join("nats")).await?;
+        let nats_url = nats.url().to_owned();
+        let ctx = Context::connect(settings(dir.path(), &nats_url, "main", 2)?).await?;
+        let shutdown = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let mut servers = Vec::new();
+        let components = pictureday::all_components(&ctx, &shutdown)?;
+        servers.push(spawn_server(ctx.clone(), listener, components, shutdown.clone()));
+        for n in 0..extra {
+            let worker_ctx = Context::connect(settings(dir.path(), &nats_url, &format!("extra-{n}"), 1)?).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let component = pictureday_image_processor::component(&worker_ctx, &shutdown)?;
+            servers.push(spawn_server(worker_ctx, listener, vec![component], shutdown.clone()));
+        }
+        let app = Self {
+            base_url,
+            operator_token: OPERATOR_TOKEN.into(),
+            http: reqwest::Client::new(),
+            nats_url,
+            ctx,
+            dir,
+            shutdown,
+            servers,
+            nats: Some(nats),
+        };
+        app.wait_ready().await?;
+        Ok(app)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        for _ in 0..100 {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base_url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the app did not become ready")
+    }
+
+    pub fn storage_root(&self) -> PathBuf {
+        self.dir.path().join("photos")
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for server in self.servers.drain(..) {
+            server.await??;
+        }
+        if let Some(nats) = self.nats.take() {
+            nats.stop().await;
+        }
+        Ok(())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.http.get(self.url(path)).bearer_auth(token).send().await?)
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> anyhow::Result<Value> {
+        let response = self.get(token, path).await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Creates a district and returns a token for it.
+    pub async fn create_district(&self, id: &str, name: &str) -> anyhow::Result<String> {
+        let created = self
+            .http
+            .post(self.url("/v1/districts"))
+            .bearer_auth(&self.operator_token)
+            .json(&json!({ "id": id, "name": name }))
+            .send()
+            .await?;
+        anyhow::ensure!(created.status() == 201, "create district: {}", created.status());
+        let token: Value = self
+            .http
+            .post(self.url(&format!("/v1/districts/{id}/tokens")))
+            .bearer_auth(&self.operator_token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        token["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no token in response")
+    }
+
+    pub async fn upload_roster(&self, token: &str, district: &str, csv: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/districts/{district}/roster")))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// Posts an import form; returns the status and body.
+    pub async fn import(&self, token: &str, district: &str, form: Form) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/districts/{district}/imports")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// Waits until the job reaches a final state; returns its body.
+    pub async fn wait_for_job(&self, token: &str, district: &str, job_id: &str) -> anyhow::Result<Value> {
+        let path = format!("/v1/districts/{district}/jobs/{job_id}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let job = self.get_json(token, &path).await?;
+            if matches!(
+                job["state"].as_str(),
+                Some("finished" | "finished_with_errors" | "failed")
+            ) {
+                return Ok(job);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("job {job_id} did not finish: {job}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The job's log as (file name, outcome, reason) rows in file order.
+    pub async fn log(&self, token: &str, district: &str, job_id: &str) -> anyhow::Result<Vec<Value>> {
+        let log = self
+            .get_json(token, &format!("/v1/districts/{district}/jobs/{job_id}/log"))
+            .await?;
+        Ok(log["items"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+fn spawn_server(
+    ctx: Context,
+    listener: tokio::net::TcpListener,
+    components: Vec<Component>,
+    shutdown: CancellationToken,
+) -> JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move { serve(&ctx, listener, components, shutdown).await })
+}
+
+/// A file part of a multipart form.
+pub fn file_part(name: &str, bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes).file_name(name.to_owned())
+}
+
+/// Builds a zip of (path, bytes) entries, deflated.
+pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in entries {
+            zip.start_file(*name, options)?;
+            zip.write_all(bytes)?;
+        }
+        zip.finish()?;
+    }
+    Ok(out.into_inner())
+}

@@ -1,1 +1,90 @@
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use pictureday_shared::config::{CommonArgs, Settings};
+use pictureday_shared::nats_server::NatsServer;
+use pictureday_shared::runtime::{cancel_on_signal, serve};
+use pictureday_shared::{Context, telemetry};
+use tokio_util::sync::CancellationToken;
+
+/// Pictureday: school ID photos from upload to roster.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every service in this process (the embedded default).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the database, photos, NATS data and the operator token live.
+    #[arg(long, env = "PICTUREDAY_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+
+    /// Address of the HTTP API.
+    #[arg(long, env = "PICTUREDAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    match Cli::parse().command {
+        Command::Serve(args) => run(args).await,
+    }
+}
+
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let data = &args.data_dir;
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let data = data.canonicalize()?;
+    let operator_token = match &args.common.operator_token {
+        Some(token) => token.clone(),
+        None => pictureday::operator_token(&data)?,
+    };
+    // Without NATS_URL the embedded default runs its own nats-server, its data beside ours.
+    let (nats_url, nats_server) = match &args.common.nats_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let server = NatsServer::start(&data.join("nats")).await?;
+            (server.url().to_owned(), Some(server))
+        }
+    };
+    let database_url = args
+        .common
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.join("pictureday.db").display()));
+    let storage = args
+        .common
+        .storage
+        .clone()
+        .unwrap_or_else(|| data.join("photos").display().to_string());
+    let settings = Settings::build(&args.common, database_url, nats_url, &storage, operator_token.clone())?;
+    let ctx = Context::connect(settings).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let components = pictureday::all_components(&ctx, &shutdown)?;
+    println!("Pictureday is running at http://{}", listener.local_addr()?);
+    println!("Operator token: {operator_token}");
+    println!("Data directory: {}", data.display());
+    let served = serve(&ctx, listener, components, shutdown).await;
+    if let Some(server) = nats_server {
+        server.stop().await;
+    }
+    served
+}

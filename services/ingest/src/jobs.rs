@@ -1,0 +1,184 @@
+//! Recording an accepted upload and publishing its events. The job and its files are committed
+//! first; events follow, and a job whose events were not all published (the process stopped) is
+//! published again by the outbox loop. Event ids are deterministic, so a second publish is a
+//! duplicate that JetStream drops or consumers ignore.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pictureday_shared::bus::{Kind, Outgoing};
+use pictureday_shared::db::entities::{job, job_file};
+use pictureday_shared::events::{FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source};
+use pictureday_shared::{Context, DistrictId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub name: String,
+    pub source: Source,
+    pub mapped_key: Option<MappedKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub district: DistrictId,
+    pub created_at: DateTime<Utc>,
+    pub has_mapping: bool,
+    pub files: Vec<NewFile>,
+    pub warnings: Vec<String>,
+}
+
+const INSERT_CHUNK: usize = 500;
+
+pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()> {
+    let txn = db.begin().await?;
+    job::ActiveModel {
+        id: Set(new.id.clone()),
+        district_id: Set(new.district.as_str().to_owned()),
+        files: Set(i32::try_from(new.files.len())?),
+        has_mapping: Set(new.has_mapping),
+        warnings: Set(serde_json::to_string(&new.warnings)?),
+        created_at: Set(new.created_at),
+        published_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    let mut rows = Vec::with_capacity(new.files.len());
+    for (seq, file) in new.files.iter().enumerate() {
+        rows.push(job_file::ActiveModel {
+            job_id: Set(new.id.clone()),
+            seq: Set(i32::try_from(seq)?),
+            district_id: Set(new.district.as_str().to_owned()),
+            file_name: Set(file.name.clone()),
+            source: Set(serde_json::to_string(&file.source)?),
+            mapped_key: Set(file.mapped_key.as_ref().map(|k| k.value.clone())),
+            mapped_row: Set(file
+                .mapped_key
+                .as_ref()
+                .map(|k| i32::try_from(k.row))
+                .transpose()?),
+        });
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        job_file::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+fn events(new: &NewJob) -> anyhow::Result<Vec<Outgoing>> {
+    let mut out = Vec::with_capacity(new.files.len() + 1);
+    out.push(Outgoing::new(
+        Kind::JobCreated.subject(&new.district, &new.id),
+        format!("created:{}", new.id),
+        &JobCreated {
+            v: SCHEMA_VERSION,
+            district: new.district.clone(),
+            job_id: new.id.clone(),
+            files: u32::try_from(new.files.len())?,
+            created_at: new.created_at,
+            warnings: new.warnings.clone(),
+        },
+    )?);
+    for (seq, file) in new.files.iter().enumerate() {
+        let file_ref = FileRef {
+            district: new.district.clone(),
+            job_id: new.id.clone(),
+            seq: u32::try_from(seq)?,
+            file_name: file.name.clone(),
+        };
+        out.push(Outgoing::new(
+            Kind::Ingested.subject(&new.district, &new.id),
+            file_ref.msg_id("ingested"),
+            &PhotoIngested {
+                v: SCHEMA_VERSION,
+                file: file_ref,
+                source: file.source.clone(),
+                has_mapping: new.has_mapping,
+                mapped_key: file.mapped_key.clone(),
+            },
+        )?);
+    }
+    Ok(out)
+}
+
+/// Publishes the job's events and marks it published.
+pub async fn publish(ctx: &Context, new: &NewJob) -> anyhow::Result<()> {
+    ctx.publisher.publish_all(events(new)?).await?;
+    job::Entity::update_many()
+        .col_expr(job::Column::PublishedAt, Expr::value(Utc::now()))
+        .filter(job::Column::Id.eq(new.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    tracing::info!(district = %new.district, job = %new.id, files = new.files.len(), "job published");
+    Ok(())
+}
+
+async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Result<NewJob> {
+    let files = job_file::Entity::find()
+        .filter(job_file::Column::JobId.eq(row.id.as_str()))
+        .order_by_asc(job_file::Column::Seq)
+        .all(db)
+        .await?;
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let mapped_key = match (f.mapped_key, f.mapped_row) {
+                (Some(value), Some(row)) => Some(MappedKey {
+                    value,
+                    row: u32::try_from(row)?,
+                }),
+                _ => None,
+            };
+            Ok(NewFile {
+                name: f.file_name,
+                source: serde_json::from_str(&f.source)?,
+                mapped_key,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(NewJob {
+        district: DistrictId::parse(&row.district_id)?,
+        warnings: serde_json::from_str(&row.warnings)?,
+        id: row.id,
+        created_at: row.created_at,
+        has_mapping: row.has_mapping,
+        files,
+    })
+}
+
+/// A job left unpublished this long is taken to be orphaned by a stopped process.
+const ORPHAN_AFTER: Duration = Duration::from_secs(60);
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Publishes jobs that were recorded but not (completely) published.
+pub async fn run_outbox(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        let cutoff = Utc::now() - chrono::Duration::from_std(ORPHAN_AFTER)?;
+        let orphans = job::Entity::find()
+            .filter(job::Column::PublishedAt.is_null())
+            .filter(job::Column::CreatedAt.lt(cutoff))
+            .order_by_asc(job::Column::Id)
+            .all(&ctx.db)
+            .await?;
+        for row in orphans {
+            let id = row.id.clone();
+            let new = load(&ctx.db, row).await?;
+            tracing::info!(job = %id, "publishing a job left unpublished");
+            publish(&ctx, &new).await?;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(OUTBOX_INTERVAL) => {}
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The embedded default: all five services in one process, sharing one HTTP port, one database,
+//! one storage and one NATS connection.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use pictureday_shared::Context;
+use pictureday_shared::auth::new_token;
+use pictureday_shared::runtime::Component;
+use tokio_util::sync::CancellationToken;
+
+/// Every service's component, in pipeline order.
+pub fn all_components(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Vec<Component>> {
+    Ok(vec![
+        pictureday_ingest::component(ctx, shutdown)?,
+        pictureday_matcher::component(ctx, shutdown)?,
+        pictureday_image_processor::component(ctx, shutdown)?,
+        pictureday_roster::component(ctx, shutdown)?,
+        pictureday_reporting::component(ctx, shutdown)?,
+    ])
+}
+
+/// The operator token kept in the data directory: made on first start, readable only by its
+/// owner.
+pub fn operator_token(data_dir: &Path) -> anyhow::Result<String> {
+    let path: PathBuf = data_dir.join("operator-token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let token = new_token();
+    std::fs::write(&path, format!("{token}\n")).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(token)
+}

@@ -1,0 +1,370 @@
+//! Turns pipeline events into the job projection: one row per file with its outcome, and per-job
+//! counts and state. Each stage sets its own flag once, so redelivered and out-of-order events
+//! change nothing twice.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use pictureday_shared::bus::Kind;
+use pictureday_shared::db::entities::{file_outcome, job_status};
+use pictureday_shared::events::{
+    ApplyOutcome, FileRef, JobCounts, JobCreated, JobState, JobStatus, PhotoApplied, PhotoIngested,
+    PhotoMatched, PhotoProcessed, PhotoRejected, PhotoUnmatched, SCHEMA_VERSION,
+};
+use pictureday_shared::DistrictId;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter,
+};
+
+/// One decoded pipeline event.
+#[derive(Debug, Clone)]
+pub enum Event {
+    JobCreated(JobCreated),
+    Ingested(PhotoIngested),
+    Matched(PhotoMatched),
+    Unmatched(PhotoUnmatched),
+    Processed(PhotoProcessed),
+    Rejected(PhotoRejected),
+    Applied(PhotoApplied),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("subject {0} is not a pipeline event")]
+    UnknownSubject(String),
+    #[error("event on {subject}: {source}")]
+    Json {
+        subject: String,
+        source: serde_json::Error,
+    },
+}
+
+impl Event {
+    pub fn decode(subject: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        let json = |source| DecodeError::Json {
+            subject: subject.to_owned(),
+            source,
+        };
+        Ok(match Kind::of_subject(subject) {
+            Some(Kind::JobCreated) => Event::JobCreated(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Ingested) => Event::Ingested(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Matched) => Event::Matched(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Unmatched) => Event::Unmatched(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Processed) => Event::Processed(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Rejected) => Event::Rejected(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Applied) => Event::Applied(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::JobStatus) | None => {
+                return Err(DecodeError::UnknownSubject(subject.to_owned()));
+            }
+        })
+    }
+
+    fn file(&self) -> Option<&FileRef> {
+        match self {
+            Event::JobCreated(_) => None,
+            Event::Ingested(e) => Some(&e.file),
+            Event::Matched(e) => Some(&e.file),
+            Event::Unmatched(e) => Some(&e.file),
+            Event::Processed(e) => Some(&e.file),
+            Event::Rejected(e) => Some(&e.file),
+            Event::Applied(e) => Some(&e.file),
+        }
+    }
+
+    fn job(&self) -> (&DistrictId, &str) {
+        match self {
+            Event::JobCreated(e) => (&e.district, &e.job_id),
+            Event::Ingested(PhotoIngested { file, .. })
+            | Event::Matched(PhotoMatched { file, .. })
+            | Event::Unmatched(PhotoUnmatched { file, .. })
+            | Event::Processed(PhotoProcessed { file, .. })
+            | Event::Rejected(PhotoRejected { file, .. })
+            | Event::Applied(PhotoApplied { file, .. }) => (&file.district, &file.job_id),
+        }
+    }
+}
+
+fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_status::Model {
+    job_status::Model {
+        job_id: job_id.to_owned(),
+        district_id: district.as_str().to_owned(),
+        state: JobState::Queued.as_str().to_owned(),
+        created_seen: false,
+        files: 0,
+        matched: 0,
+        unmatched: 0,
+        processed: 0,
+        rejected: 0,
+        applied: 0,
+        warnings: "[]".into(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+    }
+}
+
+fn new_file(file: &FileRef, now: DateTime<Utc>) -> file_outcome::Model {
+    file_outcome::Model {
+        job_id: file.job_id.clone(),
+        seq: i32::try_from(file.seq).unwrap_or(i32::MAX),
+        district_id: file.district.as_str().to_owned(),
+        file_name: file.file_name.clone(),
+        outcome: "pending".into(),
+        person_id: None,
+        matched_by: None,
+        photo_id: None,
+        reason: None,
+        matched: false,
+        unmatched: false,
+        processed: false,
+        rejected: false,
+        applied: false,
+        updated_at: now,
+    }
+}
+
+/// The projection of one batch: rows are loaded once, changed in memory, written back once.
+#[derive(Default)]
+struct Working {
+    jobs: HashMap<String, job_status::Model>,
+    files: HashMap<(String, i32), file_outcome::Model>,
+}
+
+/// Applies a batch of events inside `db` (a transaction) and returns the status of every job
+/// the batch touched.
+pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<JobStatus>, DbErr> {
+    let now = Utc::now();
+    let mut working = Working::default();
+    load(db, events, &mut working).await?;
+
+    for event in events {
+        let (district, job_id) = event.job();
+        let job = working
+            .jobs
+            .entry(job_id.to_owned())
+            .or_insert_with(|| new_job(district, job_id, now));
+        if let Event::JobCreated(created) = event {
+            job.created_seen = true;
+            job.files = i32::try_from(created.files).unwrap_or(i32::MAX);
+            job.created_at = created.created_at;
+            job.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
+            continue;
+        }
+        let Some(file_ref) = event.file() else { continue };
+        job.started_at.get_or_insert(now);
+        let file = working
+            .files
+            .entry((file_ref.job_id.clone(), i32::try_from(file_ref.seq).unwrap_or(i32::MAX)))
+            .or_insert_with(|| new_file(file_ref, now));
+        apply_to_file(event, file, job, now);
+    }
+
+    for job in working.jobs.values_mut() {
+        let state = derive_state(job);
+        if state.is_terminal() && job.finished_at.is_none() {
+            job.finished_at = Some(now);
+        }
+        job.state = state.as_str().to_owned();
+        job.updated_at = now;
+    }
+    store(db, &working).await?;
+    let mut statuses: Vec<JobStatus> = working.jobs.values().filter_map(status_of).collect();
+    statuses.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+    Ok(statuses)
+}
+
+async fn load<C: ConnectionTrait>(db: &C, events: &[Event], working: &mut Working) -> Result<(), DbErr> {
+    let job_ids: BTreeSet<&str> = events.iter().map(|e| e.job().1).collect();
+    let rows = job_status::Entity::find()
+        .filter(job_status::Column::JobId.is_in(job_ids.iter().copied()))
+        .all(db)
+        .await?;
+    working
+        .jobs
+        .extend(rows.into_iter().map(|j| (j.job_id.clone(), j)));
+    let mut seqs: HashMap<&str, BTreeSet<i32>> = HashMap::new();
+    for file in events.iter().filter_map(Event::file) {
+        seqs.entry(&file.job_id)
+            .or_default()
+            .insert(i32::try_from(file.seq).unwrap_or(i32::MAX));
+    }
+    for (job_id, seqs) in seqs {
+        let rows = file_outcome::Entity::find()
+            .filter(file_outcome::Column::JobId.eq(job_id))
+            .filter(file_outcome::Column::Seq.is_in(seqs))
+            .all(db)
+            .await?;
+        working
+            .files
+            .extend(rows.into_iter().map(|f| ((f.job_id.clone(), f.seq), f)));
+    }
+    Ok(())
+}
+
+fn apply_to_file(event: &Event, file: &mut file_outcome::Model, job: &mut job_status::Model, now: DateTime<Utc>) {
+    file.updated_at = now;
+    match event {
+        Event::JobCreated(_) | Event::Ingested(_) => {}
+        Event::Matched(e) => {
+            file.person_id = Some(e.person_id.clone());
+            file.matched_by = Some(e.matched_by.describe().to_owned());
+            if !file.matched {
+                file.matched = true;
+                job.matched += 1;
+            }
+        }
+        Event::Unmatched(e) => {
+            if !file.unmatched {
+                file.unmatched = true;
+                job.unmatched += 1;
+            }
+            file.outcome = "unmatched".into();
+            file.reason = Some(e.reason.clone());
+        }
+        Event::Processed(e) => {
+            file.person_id = Some(e.person_id.clone());
+            file.photo_id = Some(e.photo_id.clone());
+            if !file.processed {
+                file.processed = true;
+                job.processed += 1;
+            }
+        }
+        Event::Rejected(e) => {
+            if let Some(person) = &e.person_id {
+                file.person_id = Some(person.clone());
+            }
+            if !file.rejected {
+                file.rejected = true;
+                job.rejected += 1;
+            }
+            file.outcome = "rejected".into();
+            file.reason = Some(e.reason.clone());
+        }
+        Event::Applied(e) => {
+            file.person_id = Some(e.person_id.clone());
+            file.photo_id = Some(e.photo_id.clone());
+            if !file.applied {
+                file.applied = true;
+                job.applied += 1;
+            }
+            file.outcome = e.outcome.as_str().to_owned();
+            file.reason = match e.outcome {
+                ApplyOutcome::Applied => None,
+                ApplyOutcome::Replaced => {
+                    Some("replaced the person's previous photo, which is kept as an older version".into())
+                }
+                ApplyOutcome::Superseded => Some(
+                    "kept as an older version: a newer upload is the person's photo".into(),
+                ),
+            };
+        }
+    }
+}
+
+/// A job is finished when every file has a final outcome: applied (or replaced or superseded),
+/// unmatched or rejected.
+pub fn derive_state(job: &job_status::Model) -> JobState {
+    let settled = job.applied + job.unmatched + job.rejected;
+    if job.created_seen && settled >= job.files {
+        if job.unmatched + job.rejected > 0 {
+            JobState::FinishedWithErrors
+        } else {
+            JobState::Finished
+        }
+    } else if job.started_at.is_some() {
+        JobState::Processing
+    } else {
+        JobState::Queued
+    }
+}
+
+fn count(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
+    Some(JobStatus {
+        v: SCHEMA_VERSION,
+        district: DistrictId::parse(&job.district_id).ok()?,
+        job_id: job.job_id.clone(),
+        state: JobState::parse(&job.state)?,
+        counts: JobCounts {
+            files: count(job.files),
+            matched: count(job.matched),
+            unmatched: count(job.unmatched),
+            processed: count(job.processed),
+            rejected: count(job.rejected),
+            applied: count(job.applied),
+        },
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+    })
+}
+
+const WRITE_CHUNK: usize = 200;
+
+async fn store<C: ConnectionTrait>(db: &C, working: &Working) -> Result<(), DbErr> {
+    let jobs: Vec<job_status::ActiveModel> = working
+        .jobs
+        .values()
+        .cloned()
+        .map(|j| j.into_active_model().reset_all())
+        .collect();
+    for chunk in jobs.chunks(WRITE_CHUNK) {
+        job_status::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(job_status::Column::JobId)
+                    .update_columns([
+                        job_status::Column::State,
+                        job_status::Column::CreatedSeen,
+                        job_status::Column::Files,
+                        job_status::Column::Matched,
+                        job_status::Column::Unmatched,
+                        job_status::Column::Processed,
+                        job_status::Column::Rejected,
+                        job_status::Column::Applied,
+                        job_status::Column::Warnings,
+                        job_status::Column::CreatedAt,
+                        job_status::Column::StartedAt,
+                        job_status::Column::FinishedAt,
+                        job_status::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    let files: Vec<file_outcome::ActiveModel> = working
+        .files
+        .values()
+        .cloned()
+        .map(|f| f.into_active_model().reset_all())
+        .collect();
+    for chunk in files.chunks(WRITE_CHUNK) {
+        file_outcome::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([file_outcome::Column::JobId, file_outcome::Column::Seq])
+                    .update_columns([
+                        file_outcome::Column::Outcome,
+                        file_outcome::Column::PersonId,
+                        file_outcome::Column::MatchedBy,
+                        file_outcome::Column::PhotoId,
+                        file_outcome::Column::Reason,
+                        file_outcome::Column::Matched,
+                        file_outcome::Column::Unmatched,
+                        file_outcome::Column::Processed,
+                        file_outcome::Column::Rejected,
+                        file_outcome::Column::Applied,
+                        file_outcome::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}

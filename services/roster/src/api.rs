@@ -1,0 +1,498 @@
+//! Roster's HTTP API: districts and their tokens, roster uploads, people, photos and the
+//! missing-photos report.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use pictureday_shared::auth::{Auth, Caller};
+use pictureday_shared::csv_out::CsvBuilder;
+use pictureday_shared::db::entities::{district, person, photo};
+use pictureday_shared::events::RenditionRef;
+use pictureday_shared::http::{ApiError, Page, Paged};
+use pictureday_shared::renditions;
+use pictureday_shared::{Context, DistrictId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use crate::import::{ImportCounts, upsert_people};
+use crate::placeholder::Placeholders;
+use crate::roster_csv::{self, RowError};
+
+#[derive(Clone)]
+pub struct RosterState {
+    pub ctx: Context,
+    pub placeholders: Arc<Placeholders>,
+}
+
+impl FromRef<RosterState> for Arc<Auth> {
+    fn from_ref(state: &RosterState) -> Self {
+        state.ctx.auth.clone()
+    }
+}
+
+/// The largest roster CSV accepted (a district of ~300,000 people).
+const MAX_ROSTER_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn router(state: RosterState) -> Router {
+    Router::new()
+        .route("/v1/districts", post(create_district).get(list_districts))
+        .route("/v1/districts/{district}", get(get_district))
+        .route("/v1/districts/{district}/tokens", post(create_token))
+        .route(
+            "/v1/districts/{district}/roster",
+            post(upload_roster).layer(DefaultBodyLimit::max(MAX_ROSTER_BYTES)),
+        )
+        .route("/v1/districts/{district}/people", get(list_people))
+        .route("/v1/districts/{district}/people/{person}", get(get_person))
+        .route(
+            "/v1/districts/{district}/people/{person}/photo",
+            get(get_photo),
+        )
+        .route(
+            "/v1/districts/{district}/people/{person}/photos",
+            get(list_photo_versions),
+        )
+        .route(
+            "/v1/districts/{district}/people/{person}/photos/{photo}",
+            get(get_photo_version),
+        )
+        .route(
+            "/v1/districts/{district}/reports/missing-photos.csv",
+            get(missing_photos),
+        )
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct NewDistrict {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct DistrictBody {
+    id: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<district::Model> for DistrictBody {
+    fn from(d: district::Model) -> Self {
+        Self {
+            id: d.id,
+            name: d.name,
+            created_at: d.created_at,
+        }
+    }
+}
+
+async fn create_district(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Json(body): Json<NewDistrict>,
+) -> Result<(StatusCode, Json<DistrictBody>), ApiError> {
+    caller.require_operator()?;
+    let id = DistrictId::parse(&body.id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("name must not be empty".into()));
+    }
+    let db = &state.ctx.db;
+    if district::Entity::find_by_id(id.as_str().to_owned())
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(format!("district {id} already exists")));
+    }
+    let model = district::ActiveModel {
+        id: Set(id.as_str().to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(model.into())))
+}
+
+async fn list_districts(
+    State(state): State<RosterState>,
+    caller: Caller,
+) -> Result<Json<Vec<DistrictBody>>, ApiError> {
+    let query = district::Entity::find().order_by_asc(district::Column::Id);
+    let query = match &caller {
+        Caller::Operator => query,
+        Caller::District(own) => query.filter(district::Column::Id.eq(own.as_str())),
+    };
+    let rows = query.all(&state.ctx.db).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+async fn get_district(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<DistrictBody>, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let model = district::Entity::find_by_id(id.as_str().to_owned())
+        .one(&state.ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no district {raw:?}")))?;
+    Ok(Json(model.into()))
+}
+
+#[derive(Serialize)]
+struct TokenBody {
+    token: String,
+    district: String,
+}
+
+async fn create_token(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    caller.require_operator()?;
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let token = state.ctx.auth.issue_district_token(&id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenBody {
+            token,
+            district: id.to_string(),
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+struct RosterUploadBody {
+    #[serde(flatten)]
+    counts: ImportCounts,
+    rejected_rows: usize,
+    errors: Vec<RowError>,
+}
+
+async fn upload_roster(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Json<RosterUploadBody>, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let parsed = tokio::task::spawn_blocking(move || roster_csv::parse(&body))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::Unprocessable {
+            message: format!("roster CSV: {e}"),
+            details: vec![],
+        })?;
+    let rejected_rows = {
+        let mut rows: Vec<u32> = parsed.errors.iter().map(|e| e.row).collect();
+        rows.dedup();
+        rows.len()
+    };
+    let counts = upsert_people(&state.ctx.db, &id, parsed.rows).await?;
+    tracing::info!(district = %id, ?counts, rejected_rows, "roster uploaded");
+    Ok(Json(RosterUploadBody {
+        counts,
+        rejected_rows,
+        errors: parsed.errors,
+    }))
+}
+
+#[derive(Serialize)]
+struct PersonBody {
+    id: String,
+    role: String,
+    email: Option<String>,
+    sis_id: Option<String>,
+    student_number: Option<String>,
+    first_name: String,
+    last_name: String,
+    school: String,
+    has_photo: bool,
+    photo_id: Option<String>,
+}
+
+impl From<person::Model> for PersonBody {
+    fn from(p: person::Model) -> Self {
+        Self {
+            id: p.id,
+            role: p.role,
+            email: p.email,
+            sis_id: p.sis_id,
+            student_number: p.student_number,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            school: p.school,
+            has_photo: p.current_photo_id.is_some(),
+            photo_id: p.current_photo_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PeopleFilter {
+    missing_photo: Option<bool>,
+    sis_id: Option<String>,
+    student_number: Option<String>,
+    email: Option<String>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+async fn list_people(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(filter): Query<PeopleFilter>,
+) -> Result<Json<Paged<PersonBody>>, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let limit = filter.page.limit()?;
+    let mut query = person::Entity::find()
+        .filter(person::Column::DistrictId.eq(id.as_str()))
+        .order_by_asc(person::Column::Id)
+        .limit(limit);
+    match filter.missing_photo {
+        Some(true) => query = query.filter(person::Column::CurrentPhotoId.is_null()),
+        Some(false) => query = query.filter(person::Column::CurrentPhotoId.is_not_null()),
+        None => {}
+    }
+    if let Some(v) = filter.sis_id {
+        query = query.filter(person::Column::SisId.eq(v));
+    }
+    if let Some(v) = filter.student_number {
+        query = query.filter(person::Column::StudentNumber.eq(v));
+    }
+    if let Some(v) = filter.email {
+        query = query.filter(person::Column::Email.eq(v.to_lowercase()));
+    }
+    if let Some(after) = filter.page.after {
+        query = query.filter(person::Column::Id.gt(after));
+    }
+    let rows = query.all(&state.ctx.db).await?;
+    let next_after = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|p| p.id.clone()))
+        .flatten();
+    Ok(Json(Paged {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_after,
+    }))
+}
+
+async fn find_person(
+    state: &RosterState,
+    district: &DistrictId,
+    person_id: &str,
+) -> Result<person::Model, ApiError> {
+    person::Entity::find_by_id(person_id.to_owned())
+        .filter(person::Column::DistrictId.eq(district.as_str()))
+        .one(&state.ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no person {person_id:?} in district {district}")))
+}
+
+async fn get_person(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path((raw, person_id)): Path<(String, String)>,
+) -> Result<Json<PersonBody>, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    Ok(Json(find_person(&state, &id, &person_id).await?.into()))
+}
+
+#[derive(Deserialize)]
+struct PhotoQuery {
+    size: Option<String>,
+}
+
+async fn get_photo(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path((raw, person_id)): Path<(String, String)>,
+    Query(query): Query<PhotoQuery>,
+) -> Result<Response, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let size = photo_size(query.size)?;
+    let person = find_person(&state, &id, &person_id).await?;
+    let mut headers = jpeg_headers();
+    if let Some(photo_id) = person.current_photo_id {
+        let photo = photo::Entity::find_by_id(photo_id.clone())
+            .one(&state.ctx.db)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("photo {photo_id} is missing")))?;
+        return rendition_response(&state, &photo, &size, headers).await;
+    }
+    let bytes = state
+        .placeholders
+        .get(&size)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no placeholder for {size}")))?;
+    headers.insert("x-pictureday-placeholder", HeaderValue::from_static("true"));
+    Ok((headers, bytes).into_response())
+}
+
+fn photo_size(size: Option<String>) -> Result<String, ApiError> {
+    let size = size.unwrap_or_else(|| "large".into());
+    if renditions::by_name(&size).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "size={size}: use small, medium or large"
+        )));
+    }
+    Ok(size)
+}
+
+fn jpeg_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    // Photos of children: never kept by shared caches.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    headers
+}
+
+async fn rendition_response(
+    state: &RosterState,
+    photo: &photo::Model,
+    size: &str,
+    mut headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let refs: Vec<RenditionRef> =
+        serde_json::from_str(&photo.renditions).map_err(ApiError::internal)?;
+    let rendition = refs.iter().find(|r| r.name == size).ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("photo {} has no {size} rendition", photo.id))
+    })?;
+    let bytes = state
+        .ctx
+        .storage
+        .get(&rendition.key)
+        .await
+        .map_err(ApiError::internal)?;
+    if let Ok(value) = HeaderValue::from_str(&photo.id) {
+        headers.insert("x-pictureday-photo-id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{}-{size}\"", photo.id)) {
+        headers.insert(header::ETAG, value);
+    }
+    Ok((headers, bytes).into_response())
+}
+
+#[derive(Serialize)]
+struct PhotoVersionBody {
+    id: String,
+    current: bool,
+    job_id: String,
+    file_name: String,
+    outcome: String,
+    previous_photo_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// Every photo a person has had, newest upload first.
+async fn list_photo_versions(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path((raw, person_id)): Path<(String, String)>,
+) -> Result<Json<Vec<PhotoVersionBody>>, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let person = find_person(&state, &id, &person_id).await?;
+    let photos = photo::Entity::find()
+        .filter(photo::Column::PersonId.eq(person.id.as_str()))
+        .filter(photo::Column::DistrictId.eq(id.as_str()))
+        .order_by_desc(photo::Column::UploadRank)
+        .all(&state.ctx.db)
+        .await?;
+    Ok(Json(
+        photos
+            .into_iter()
+            .map(|p| PhotoVersionBody {
+                current: person.current_photo_id.as_deref() == Some(p.id.as_str()),
+                id: p.id,
+                job_id: p.job_id,
+                file_name: p.file_name,
+                outcome: p.outcome,
+                previous_photo_id: p.previous_photo_id,
+                created_at: p.created_at,
+            })
+            .collect(),
+    ))
+}
+
+async fn get_photo_version(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path((raw, person_id, photo_id)): Path<(String, String, String)>,
+    Query(query): Query<PhotoQuery>,
+) -> Result<Response, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let size = photo_size(query.size)?;
+    let person = find_person(&state, &id, &person_id).await?;
+    let photo = photo::Entity::find_by_id(photo_id.clone())
+        .filter(photo::Column::PersonId.eq(person.id.as_str()))
+        .filter(photo::Column::DistrictId.eq(id.as_str()))
+        .one(&state.ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no photo {photo_id:?} of this person")))?;
+    rendition_response(&state, &photo, &size, jpeg_headers()).await
+}
+
+async fn missing_photos(
+    State(state): State<RosterState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let people = person::Entity::find()
+        .filter(person::Column::DistrictId.eq(id.as_str()))
+        .filter(person::Column::CurrentPhotoId.is_null())
+        .order_by_asc(person::Column::School)
+        .order_by_asc(person::Column::LastName)
+        .order_by_asc(person::Column::FirstName)
+        .order_by_asc(person::Column::Id)
+        .all(&state.ctx.db)
+        .await?;
+    let mut csv = CsvBuilder::new();
+    let row_error = |e: csv::Error| ApiError::internal(e);
+    csv.row([
+        "role",
+        "sis_id",
+        "student_number",
+        "email",
+        "first_name",
+        "last_name",
+        "school",
+    ])
+    .map_err(row_error)?;
+    for p in &people {
+        csv.row([
+            p.role.as_str(),
+            p.sis_id.as_deref().unwrap_or(""),
+            p.student_number.as_deref().unwrap_or(""),
+            p.email.as_deref().unwrap_or(""),
+            p.first_name.as_str(),
+            p.last_name.as_str(),
+            p.school.as_str(),
+        ])
+        .map_err(row_error)?;
+    }
+    let body = csv.finish().map_err(row_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"missing-photos.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

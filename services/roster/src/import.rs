@@ -1,0 +1,118 @@
+//! Applies a parsed roster to the database: people are upserted by SIS id, else by email.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use pictureday_shared::DistrictId;
+use pictureday_shared::db::entities::person;
+use pictureday_shared::ids::new_time_ordered_id;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use serde::Serialize;
+
+use crate::roster_csv::RosterRow;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportCounts {
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+}
+
+const INSERT_CHUNK: usize = 500;
+
+pub async fn upsert_people(
+    db: &DatabaseConnection,
+    district: &DistrictId,
+    rows: Vec<RosterRow>,
+) -> Result<ImportCounts, DbErr> {
+    let existing = person::Entity::find()
+        .filter(person::Column::DistrictId.eq(district.as_str()))
+        .all(db)
+        .await?;
+    let mut by_sis: HashMap<String, usize> = HashMap::new();
+    let mut by_email: HashMap<String, usize> = HashMap::new();
+    for (i, p) in existing.iter().enumerate() {
+        if let Some(sis) = &p.sis_id {
+            by_sis.insert(sis.clone(), i);
+        }
+        if let Some(email) = &p.email {
+            by_email.insert(email.clone(), i);
+        }
+    }
+
+    let now = Utc::now();
+    let mut counts = ImportCounts::default();
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    for row in rows {
+        let found = match &row.sis_id {
+            Some(sis) => by_sis.get(sis).copied().or_else(|| {
+                // An email-only person gains a SIS id; one that has another SIS id is someone else.
+                row.email
+                    .as_ref()
+                    .and_then(|e| by_email.get(e).copied())
+                    .filter(|&i| existing[i].sis_id.is_none())
+            }),
+            None => row.email.as_ref().and_then(|e| by_email.get(e).copied()),
+        };
+        match found {
+            Some(i) => {
+                let current = &existing[i];
+                let changed = current.role != row.role.as_str()
+                    || current.email != row.email
+                    || current.sis_id != row.sis_id
+                    || current.student_number != row.student_number
+                    || current.first_name != row.first_name
+                    || current.last_name != row.last_name
+                    || current.school != row.school;
+                if changed {
+                    let mut model: person::ActiveModel = current.clone().into();
+                    model.role = Set(row.role.as_str().to_owned());
+                    model.email = Set(row.email);
+                    model.sis_id = Set(row.sis_id);
+                    model.student_number = Set(row.student_number);
+                    model.first_name = Set(row.first_name);
+                    model.last_name = Set(row.last_name);
+                    model.school = Set(row.school);
+                    model.updated_at = Set(now);
+                    updates.push(model);
+                    counts.updated += 1;
+                } else {
+                    counts.unchanged += 1;
+                }
+            }
+            None => {
+                inserts.push(person::ActiveModel {
+                    id: Set(new_time_ordered_id()),
+                    district_id: Set(district.as_str().to_owned()),
+                    role: Set(row.role.as_str().to_owned()),
+                    email: Set(row.email),
+                    sis_id: Set(row.sis_id),
+                    student_number: Set(row.student_number),
+                    first_name: Set(row.first_name),
+                    last_name: Set(row.last_name),
+                    school: Set(row.school),
+                    current_photo_id: Set(None),
+                    current_photo_rank: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                });
+                counts.created += 1;
+            }
+        }
+    }
+
+    let txn = db.begin().await?;
+    while !inserts.is_empty() {
+        let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
+        person::Entity::insert_many(std::mem::replace(&mut inserts, rest))
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for model in updates {
+        person::Entity::update(model).exec(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(counts)
+}

@@ -1,0 +1,336 @@
+//! Parses a roster CSV (header row: role, email, sis_id, student_number, first_name, last_name,
+//! school) into validated rows and per-row errors. Quoted fields, a UTF-8 byte-order mark, CRLF
+//! line ends and Windows-1252 exports from spreadsheets are all handled.
+//!
+//! Row numbers count the header as row 1, as a spreadsheet shows them.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Student,
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Staff => "staff",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterRow {
+    pub row: u32,
+    pub role: Role,
+    pub email: Option<String>,
+    pub sis_id: Option<String>,
+    pub student_number: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub school: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub row: u32,
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RosterCsvError {
+    #[error("the roster is empty")]
+    Empty,
+    #[error("the header row has no {0} column; expected role, email, sis_id, student_number, first_name, last_name, school")]
+    MissingColumn(&'static str),
+    #[error("the header row names {0} twice")]
+    DuplicateColumn(String),
+    #[error("the header row needs a sis_id or an email column to identify people")]
+    NoIdentifierColumn,
+    #[error("row {row}: {reason}")]
+    Unreadable { row: u32, reason: String },
+}
+
+#[derive(Debug, Default)]
+pub struct ParsedRoster {
+    pub rows: Vec<RosterRow>,
+    pub errors: Vec<RowError>,
+}
+
+const COLUMNS: [&str; 7] = [
+    "role",
+    "email",
+    "sis_id",
+    "student_number",
+    "first_name",
+    "last_name",
+    "school",
+];
+
+/// Decodes a field as UTF-8, or as Windows-1252/Latin-1 when it is not (spreadsheet exports).
+fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+fn normalise_header(raw: &[u8]) -> String {
+    let text = decode(raw);
+    text.trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_")
+}
+
+pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
+    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut records = reader.byte_records();
+    let header = match records.next() {
+        None => return Err(RosterCsvError::Empty),
+        Some(Err(e)) => {
+            return Err(RosterCsvError::Unreadable {
+                row: 1,
+                reason: e.to_string(),
+            });
+        }
+        Some(Ok(h)) => h,
+    };
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    for (i, raw) in header.iter().enumerate() {
+        let name = normalise_header(raw);
+        if let Some(column) = COLUMNS.iter().find(|c| **c == name) {
+            if index.insert(column, i).is_some() {
+                return Err(RosterCsvError::DuplicateColumn(name));
+            }
+        }
+    }
+    for required in ["role", "first_name", "last_name"] {
+        if !index.contains_key(required) {
+            return Err(RosterCsvError::MissingColumn(required));
+        }
+    }
+    if !index.contains_key("sis_id") && !index.contains_key("email") {
+        return Err(RosterCsvError::NoIdentifierColumn);
+    }
+
+    let mut parsed = ParsedRoster::default();
+    let mut seen_sis: HashMap<String, u32> = HashMap::new();
+    let mut seen_email: HashMap<String, u32> = HashMap::new();
+    for (n, record) in records.enumerate() {
+        let row = u32::try_from(n).unwrap_or(u32::MAX).saturating_add(2);
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                parsed.errors.push(RowError {
+                    row,
+                    field: String::new(),
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let field = |name: &str| -> Option<String> {
+            let i = *index.get(name)?;
+            let value = decode(record.get(i)?);
+            let value = value.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        };
+        let mut errors = Vec::new();
+        let mut error = |field: &str, reason: String| {
+            errors.push(RowError {
+                row,
+                field: field.into(),
+                reason,
+            })
+        };
+        let role = match field("role").map(|r| r.to_ascii_lowercase()).as_deref() {
+            Some("student") => Some(Role::Student),
+            Some("staff") => Some(Role::Staff),
+            Some(other) => {
+                error("role", format!("must be student or staff, not {other:?}"));
+                None
+            }
+            None => {
+                error("role", "is empty; use student or staff".into());
+                None
+            }
+        };
+        let email = field("email").map(|e| e.to_lowercase());
+        if let Some(email) = &email {
+            if !looks_like_email(email) {
+                error("email", format!("{email:?} is not an email address"));
+            }
+        }
+        let sis_id = field("sis_id");
+        let student_number = field("student_number");
+        for (name, value) in [("sis_id", &sis_id), ("student_number", &student_number)] {
+            if let Some(value) = value {
+                if value.chars().any(char::is_control) || value.contains('/') {
+                    error(name, format!("{value:?} contains a control character or '/'"));
+                }
+            }
+        }
+        if sis_id.is_none() && email.is_none() {
+            error(
+                "sis_id",
+                "is empty and so is email; a person needs one of them".into(),
+            );
+        }
+        let first_name = field("first_name");
+        let last_name = field("last_name");
+        if first_name.is_none() {
+            error("first_name", "is empty".into());
+        }
+        if last_name.is_none() {
+            error("last_name", "is empty".into());
+        }
+        if let Some(sis) = &sis_id {
+            if let Some(first) = seen_sis.get(sis) {
+                error("sis_id", format!("{sis:?} is also on row {first}"));
+            }
+        } else if let Some(email) = &email {
+            if let Some(first) = seen_email.get(email) {
+                error("email", format!("{email:?} is also on row {first}"));
+            }
+        }
+        if !errors.is_empty() {
+            parsed.errors.extend(errors);
+            continue;
+        }
+        if let Some(sis) = &sis_id {
+            seen_sis.insert(sis.clone(), row);
+        } else if let Some(email) = &email {
+            seen_email.insert(email.clone(), row);
+        }
+        if let (Some(role), Some(first_name), Some(last_name)) = (role, first_name, last_name) {
+            parsed.rows.push(RosterRow {
+                row,
+                role,
+                email,
+                sis_id,
+                student_number,
+                first_name,
+                last_name,
+                school: field("school").unwrap_or_default(),
+            });
+        }
+    }
+    Ok(parsed)
+}
+
+fn looks_like_email(value: &str) -> bool {
+    let mut parts = value.split('@');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(local), Some(domain), None) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.chars().any(char::is_whitespace)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "role,email,sis_id,student_number,first_name,last_name,school\r\n";
+
+    #[test]
+    fn parses_quotes_bom_and_crlf() -> Result<(), RosterCsvError> {
+        let data = format!(
+            "\u{feff}{HEADER}student,Ada@Example.org,S1,1001,\"Ada, Jr.\",\"Love\"\"lace\",North\r\nstaff,bob@example.org,,,Bob,Ng,\r\n"
+        );
+        let parsed = parse(data.as_bytes())?;
+        assert_eq!(parsed.errors, vec![]);
+        assert_eq!(parsed.rows.len(), 2);
+        let ada = &parsed.rows[0];
+        assert_eq!(ada.row, 2);
+        assert_eq!(ada.email.as_deref(), Some("ada@example.org"));
+        assert_eq!(ada.first_name, "Ada, Jr.");
+        assert_eq!(ada.last_name, "Love\"lace");
+        assert_eq!(ada.student_number.as_deref(), Some("1001"));
+        assert_eq!(parsed.rows[1].role, Role::Staff);
+        assert_eq!(parsed.rows[1].sis_id, None);
+        Ok(())
+    }
+
+    #[test]
+    fn multi_line_quoted_fields_keep_row_numbers() -> Result<(), RosterCsvError> {
+        let data = format!("{HEADER}student,,S1,,\"Multi\nLine\",A,X\nteacher,,S2,,B,C,X\n");
+        let parsed = parse(data.as_bytes())?;
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(
+            parsed.errors,
+            vec![RowError {
+                row: 3,
+                field: "role".into(),
+                reason: "must be student or staff, not \"teacher\"".into()
+            }]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn reports_every_bad_field_with_its_row() -> Result<(), RosterCsvError> {
+        let data = format!(
+            "{HEADER}student,not-an-email,,,A,B,X\nstudent,,S1,,,B,X\nstudent,,S1,,A,B,X\nstudent,,S1,,A2,B2,X\n"
+        );
+        let parsed = parse(data.as_bytes())?;
+        let summary: Vec<(u32, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![(2, "email"), (3, "first_name"), (5, "sis_id")]
+        );
+        assert_eq!(parsed.errors[2].reason, "\"S1\" is also on row 4");
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(parsed.rows[0].row, 4);
+        Ok(())
+    }
+
+    #[test]
+    fn latin1_exports_are_decoded() -> Result<(), RosterCsvError> {
+        let mut data = HEADER.as_bytes().to_vec();
+        data.extend_from_slice(b"student,,S9,,Jos\xe9,Pe\xf1a,X\n");
+        let parsed = parse(&data)?;
+        assert_eq!(parsed.rows[0].first_name, "José");
+        assert_eq!(parsed.rows[0].last_name, "Peña");
+        Ok(())
+    }
+
+    #[test]
+    fn header_problems_are_errors() {
+        assert_eq!(parse(b"").err(), Some(RosterCsvError::Empty));
+        assert_eq!(
+            parse(b"email,first_name,last_name\n").err(),
+            Some(RosterCsvError::MissingColumn("role"))
+        );
+        assert_eq!(
+            parse(b"role,first_name,last_name,school\n").err(),
+            Some(RosterCsvError::NoIdentifierColumn)
+        );
+        assert_eq!(
+            parse(b"Role,First Name,Last-Name,SIS_ID\n").map(|p| p.rows.len()),
+            Ok(0)
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Settings every service reads, from flags or the environment (the ecosystem's own names where
+//! there is one: `DATABASE_URL`, `NATS_URL`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::storage::StorageConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Database: `sqlite://PATH?mode=rwc` or `postgres://USER:PASS@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// NATS server with JetStream, e.g. `nats://127.0.0.1:4222`.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Where photos are stored: a directory.
+    #[arg(long, env = "PICTUREDAY_STORAGE")]
+    pub storage: Option<String>,
+
+    /// The operator token: may act on every district and create districts and district tokens.
+    #[arg(long, env = "PICTUREDAY_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+
+    /// Where uploads are spooled while they arrive (defaults to a folder beside local storage).
+    #[arg(long, env = "PICTUREDAY_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Photos one image-processor works on at once (defaults to the number of cores).
+    #[arg(long, env = "PICTUREDAY_IMAGE_WORKERS")]
+    pub image_workers: Option<usize>,
+
+    /// A name for this instance in events and logs (defaults to host name and process id).
+    #[arg(long, env = "PICTUREDAY_INSTANCE")]
+    pub instance: Option<String>,
+}
+
+/// Settings after defaults are applied and values validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub nats_url: String,
+    pub storage: StorageConfig,
+    pub operator_token: String,
+    pub spool_dir: PathBuf,
+    pub image_workers: usize,
+    pub instance: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set; {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The shortest operator token accepted: it guards every district's photos.
+pub const MIN_TOKEN_LEN: usize = 24;
+
+impl Settings {
+    /// Validates settings for a service running on its own, where nothing has a default that
+    /// could silently point at the wrong place.
+    pub fn from_args(args: &CommonArgs) -> Result<Self, ConfigError> {
+        let database_url = args.database_url.clone().ok_or(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "e.g. postgres://pictureday@db/pictureday or sqlite:///var/lib/pictureday/db.sqlite?mode=rwc",
+        })?;
+        let nats_url = args.nats_url.clone().ok_or(ConfigError::Missing {
+            name: "NATS_URL",
+            hint: "e.g. nats://nats:4222",
+        })?;
+        let storage_raw = args.storage.clone().ok_or(ConfigError::Missing {
+            name: "PICTUREDAY_STORAGE",
+            hint: "a directory",
+        })?;
+        let operator_token = args.operator_token.clone().ok_or(ConfigError::Missing {
+            name: "PICTUREDAY_OPERATOR_TOKEN",
+            hint: "a random secret of at least 24 characters",
+        })?;
+        Self::build(args, database_url, nats_url, &storage_raw, operator_token)
+    }
+
+    pub fn build(
+        args: &CommonArgs,
+        database_url: String,
+        nats_url: String,
+        storage_raw: &str,
+        operator_token: String,
+    ) -> Result<Self, ConfigError> {
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: format!("{database_url:?} is neither sqlite:… nor postgres://…"),
+            });
+        }
+        if operator_token.len() < MIN_TOKEN_LEN {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_OPERATOR_TOKEN",
+                reason: format!("it must be at least {MIN_TOKEN_LEN} characters"),
+            });
+        }
+        let storage = StorageConfig::parse(storage_raw).map_err(|reason| ConfigError::Invalid {
+            name: "PICTUREDAY_STORAGE",
+            reason,
+        })?;
+        let spool_dir = match (&args.spool_dir, &storage) {
+            (Some(dir), _) => dir.clone(),
+            (None, StorageConfig::Local { root }) => root.join(".spool"),
+        };
+        let image_workers = match args.image_workers {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name: "PICTUREDAY_IMAGE_WORKERS",
+                    reason: "it must be at least 1".into(),
+                });
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let instance = args.instance.clone().unwrap_or_else(default_instance_name);
+        Ok(Self {
+            database_url,
+            nats_url,
+            storage,
+            operator_token,
+            spool_dir,
+            image_workers,
+            instance,
+        })
+    }
+}
+
+fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}-{}", std::process::id())
+}

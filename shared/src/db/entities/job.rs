@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub district_id: String,
+    pub files: i32,
+    /// Whether a mapping CSV came with the upload (then only mapped files are matched).
+    pub has_mapping: bool,
+    /// JSON array of strings.
+    #[sea_orm(column_type = "Text")]
+    pub warnings: String,
+    pub created_at: DateTimeUtc,
+    /// Set once every event of the job is published; unset jobs are published again at start.
+    pub published_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

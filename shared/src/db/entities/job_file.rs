@@ -1,0 +1,22 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "job_files")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub job_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub seq: i32,
+    pub district_id: String,
+    pub file_name: String,
+    /// JSON of `events::Source`.
+    #[sea_orm(column_type = "Text")]
+    pub source: String,
+    pub mapped_key: Option<String>,
+    pub mapped_row: Option<i32>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "people")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub district_id: String,
+    /// `student` or `staff`.
+    pub role: String,
+    /// Stored lower-case; matching on email ignores case.
+    pub email: Option<String>,
+    pub sis_id: Option<String>,
+    pub student_number: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub school: String,
+    pub current_photo_id: Option<String>,
+    /// The upload rank of the current photo; a photo only becomes current if it ranks higher.
+    pub current_photo_rank: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

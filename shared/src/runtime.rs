@@ -1,0 +1,174 @@
+//! Running services: one HTTP listener for the routes of every component it hosts (one in
+//! distributed mode, all five in the embedded default), their background workers, health
+//! endpoints and graceful shutdown.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Context;
+
+/// A background loop; it is started again after a failure until shutdown.
+pub type WorkerFn = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// One service's part in a process: its HTTP routes and its background workers.
+pub struct Component {
+    pub name: &'static str,
+    pub router: Router,
+    pub workers: Vec<(&'static str, WorkerFn)>,
+}
+
+impl Component {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            router: Router::new(),
+            workers: Vec::new(),
+        }
+    }
+
+    pub fn routes(mut self, router: Router) -> Self {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    pub fn worker<F, Fut>(mut self, name: &'static str, make: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.workers.push((name, Box::new(move || Box::pin(make()))));
+        self
+    }
+}
+
+/// Serves `components` on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// and work finish.
+pub async fn serve(
+    ctx: &Context,
+    listener: TcpListener,
+    components: Vec<Component>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready).with_state(ctx.clone()));
+    let mut workers = JoinSet::new();
+    for component in components {
+        router = router.merge(component.router);
+        for (name, make) in component.workers {
+            let shutdown = shutdown.clone();
+            let component_name = component.name;
+            workers.spawn(supervise(component_name, name, make, shutdown));
+        }
+    }
+    let server_shutdown = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+    let served = server.await;
+    // The server only returns on shutdown or failure; make sure workers stop too.
+    shutdown.cancel();
+    while workers.join_next().await.is_some() {}
+    // Flush what was published but not yet sent.
+    if let Err(error) = ctx.nats.flush().await {
+        tracing::warn!(%error, "flushing NATS at shutdown");
+    }
+    served?;
+    Ok(())
+}
+
+async fn supervise(
+    component: &'static str,
+    name: &'static str,
+    make: WorkerFn,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        match make().await {
+            Ok(()) => {
+                if !shutdown.is_cancelled() {
+                    tracing::warn!(component, worker = name, "worker stopped; restarting");
+                }
+            }
+            Err(error) => {
+                tracing::error!(component, worker = name, error = format!("{error:#}"), "worker failed; restarting");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn ready(State(ctx): State<Context>) -> (StatusCode, &'static str) {
+    if ctx.nats.connection_state() != async_nats::connection::State::Connected {
+        return (StatusCode::SERVICE_UNAVAILABLE, "nats disconnected");
+    }
+    if ctx.db.ping().await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    (StatusCode::OK, "ready")
+}
+
+/// Cancels the token on ctrl-c or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        token.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}
+
+/// Flags of a service binary running on its own (distributed mode).
+#[derive(Debug, clap::Parser)]
+pub struct ServiceArgs {
+    /// Address for this service's HTTP API and health endpoints.
+    #[arg(long, env = "PICTUREDAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: std::net::SocketAddr,
+
+    #[command(flatten)]
+    pub common: crate::config::CommonArgs,
+}
+
+/// The whole of a service binary's `main`: settings, connections, signals, serve.
+pub async fn run_service<F>(args: ServiceArgs, build: F) -> anyhow::Result<()>
+where
+    F: FnOnce(&Context, &CancellationToken) -> anyhow::Result<Component>,
+{
+    crate::telemetry::init();
+    let settings = crate::config::Settings::from_args(&args.common)?;
+    let ctx = Context::connect(settings).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let listener = TcpListener::bind(args.listen).await?;
+    tracing::info!(listen = %args.listen, "serving");
+    let component = build(&ctx, &shutdown)?;
+    serve(&ctx, listener, vec![component], shutdown).await
+}

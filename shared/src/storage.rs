@@ -1,0 +1,235 @@
+//! Object storage behind one small interface. Keys are always tenant-prefixed
+//! (`<district>/...`), so one district's objects can never be addressed through another's.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::DistrictId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    Local { root: PathBuf },
+}
+
+impl StorageConfig {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("empty".into());
+        }
+        if raw.contains("://") {
+            return Err(format!(
+                "{raw:?}: only a local directory is supported by this build"
+            ));
+        }
+        Ok(StorageConfig::Local {
+            root: PathBuf::from(raw),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object {key} not found")]
+    NotFound { key: String },
+    #[error("invalid object key {key:?}")]
+    InvalidKey { key: String },
+    #[error("storage I/O on {key}: {source}")]
+    Io {
+        key: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Local(LocalStore),
+}
+
+impl Storage {
+    pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        match config {
+            StorageConfig::Local { root } => Ok(Storage::Local(LocalStore::open(root).await?)),
+        }
+    }
+
+    /// Moves a finished local file (an upload spooled to disk) into storage under `key`.
+    pub async fn put_file(&self, key: &str, path: &Path) -> Result<(), StorageError> {
+        match self {
+            Storage::Local(store) => store.put_file(key, path).await,
+        }
+    }
+
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        match self {
+            Storage::Local(store) => store.put_bytes(key, bytes).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        match self {
+            Storage::Local(store) => store.get(key).await,
+        }
+    }
+
+    /// Reads `len` bytes at `offset` (one entry of a stored zip).
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
+        match self {
+            Storage::Local(store) => store.get_range(key, offset, len).await,
+        }
+    }
+}
+
+/// Object keys, in one place so their layout is documented by code.
+pub mod keys {
+    use super::DistrictId;
+
+    pub fn upload_file(district: &DistrictId, job_id: &str, seq: u32) -> String {
+        format!("{district}/uploads/{job_id}/files/{seq}")
+    }
+
+    pub fn upload_archive(district: &DistrictId, job_id: &str, n: usize) -> String {
+        format!("{district}/uploads/{job_id}/archive-{n}.zip")
+    }
+
+    pub fn rendition(district: &DistrictId, photo_id: &str, name: &str) -> String {
+        format!("{district}/photos/{photo_id}/{name}.jpg")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub async fn open(root: &Path) -> Result<Self, StorageError> {
+        tokio::fs::create_dir_all(root)
+            .await
+            .map_err(|source| StorageError::Io {
+                key: root.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != ".." && !part.starts_with('.'));
+        if !safe {
+            return Err(StorageError::InvalidKey { key: key.into() });
+        }
+        Ok(self.root.join(key))
+    }
+
+    async fn ensure_parent(&self, key: &str, path: &Path) -> Result<(), StorageError> {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| StorageError::Io {
+                    key: key.into(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn put_file(&self, key: &str, source_path: &Path) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        self.ensure_parent(key, &path).await?;
+        let io = |source| StorageError::Io {
+            key: key.into(),
+            source,
+        };
+        // The spool directory lives on the same file system by default, making this a rename;
+        // across file systems it falls back to a copy.
+        if tokio::fs::rename(source_path, &path).await.is_err() {
+            tokio::fs::copy(source_path, &path).await.map_err(io)?;
+            tokio::fs::remove_file(source_path).await.map_err(io)?;
+        }
+        Ok(())
+    }
+
+    async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        self.ensure_parent(key, &path).await?;
+        // Write then rename, so a reader never sees half an object.
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        let io = |source| StorageError::Io {
+            key: key.into(),
+            source,
+        };
+        tokio::fs::write(&tmp, &bytes).await.map_err(io)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(bytes.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StorageError::NotFound { key: key.into() })
+            }
+            Err(source) => Err(StorageError::Io {
+                key: key.into(),
+                source,
+            }),
+        }
+    }
+
+    async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
+        let path = self.path(key)?;
+        let io = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                StorageError::NotFound { key: key.into() }
+            } else {
+                StorageError::Io {
+                    key: key.into(),
+                    source,
+                }
+            }
+        };
+        let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
+        file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
+        let capacity = usize::try_from(len).map_err(|_| StorageError::InvalidKey { key: key.into() })?;
+        let mut buf = vec![0u8; capacity];
+        file.read_exact(&mut buf).await.map_err(io)?;
+        Ok(buf.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_store_round_trips_and_refuses_escapes() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Storage::open(&StorageConfig::Local {
+            root: dir.path().into(),
+        })
+        .await?;
+        store.put_bytes("d/a/b.jpg", Bytes::from_static(b"0123456789")).await?;
+        assert_eq!(&store.get("d/a/b.jpg").await?[..], b"0123456789");
+        assert_eq!(&store.get_range("d/a/b.jpg", 3, 4).await?[..], b"3456");
+        for key in ["../x", "/etc/passwd", "d/../x", "d//x", "d/.spool/x", ""] {
+            assert!(matches!(
+                store.get(key).await,
+                Err(StorageError::InvalidKey { .. })
+            ));
+        }
+        assert!(matches!(
+            store.get("d/missing").await,
+            Err(StorageError::NotFound { .. })
+        ));
+        Ok(())
+    }
+}
