@@ -1,0 +1,427 @@
+//! The fast path: libjpeg-turbo with DCT scaling, SIMD resizing, libjpeg-turbo encoding.
+
+use std::cmp::Reverse;
+
+use fast_image_resize as fir;
+use fir::images::{Image as FirImage, ImageRef as FirImageRef};
+use fir::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use turbojpeg::{Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp};
+
+use crate::common::{
+    centre_crop, check_input, decode_with_image, displayed, flatten_on_white, orient_rgb, short,
+    transposes,
+};
+use crate::jpeg::JpegInfo;
+use crate::{Config, Format, ImageError, Processed, Rendition};
+
+/// Buffers above this size are released after a photo rather than kept for the next one.
+const KEEP_BUFFER_BYTES: usize = 48 * 1024 * 1024;
+
+/// Most scans accepted in a progressive JPEG (a defence against crafted files).
+const MAX_SCANS: u32 = 500;
+
+const FILTER: ResizeAlg = ResizeAlg::Convolution(FilterType::Lanczos3);
+
+/// Reusable per-thread state for the fast path: the libjpeg-turbo decompressor and
+/// compressor, the resizer and every intermediate buffer. Create one per worker thread
+/// and feed it photos one after the other.
+pub struct Processor {
+    config: Config,
+    decompressor: Option<Decompressor>,
+    compressor: Option<Compressor>,
+    resizer: Resizer,
+    /// Decoded (and for JPEG, DCT-scaled) source pixels, packed RGB8 as stored.
+    decoded: Vec<u8>,
+    work: Work,
+}
+
+#[derive(Default)]
+struct Work {
+    /// Largest rendition before orientation is applied.
+    stage: Vec<u8>,
+    /// One RGB8 buffer per rendition, largest first.
+    levels: Vec<Vec<u8>>,
+    /// Scratch output of the JPEG compressor.
+    encoded: Vec<u8>,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn internal(what: &str) -> impl Fn(String) -> ImageError + '_ {
+    move |e| ImageError::Internal(format!("{what}: {e}"))
+}
+
+fn new_compressor(quality: u8) -> Result<Compressor, turbojpeg::Error> {
+    let mut c = Compressor::new()?;
+    c.set_quality(i32::from(quality.clamp(1, 100)))?;
+    c.set_subsamp(Subsamp::Sub2x2)?;
+    c.set_optimize(true)?;
+    c.set_progressive(false)?;
+    Ok(c)
+}
+
+fn new_decompressor() -> Result<Decompressor, turbojpeg::Error> {
+    let mut d = Decompressor::new()?;
+    d.set_scan_limit(MAX_SCANS)?;
+    Ok(d)
+}
+
+impl Processor {
+    /// Creates the reusable state for `config`.
+    pub fn new(config: Config) -> Self {
+        let compressor = new_compressor(config.jpeg_quality).ok();
+        Processor {
+            config,
+            decompressor: new_decompressor().ok(),
+            compressor,
+            resizer: Resizer::new(),
+            decoded: Vec::new(),
+            work: Work::default(),
+        }
+    }
+
+    /// The configuration this processor was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Processes one photo into every configured rendition.
+    pub fn process(&mut self, bytes: &[u8]) -> Result<Processed, ImageError> {
+        let result = self.process_inner(bytes);
+        if self.decoded.capacity() > KEEP_BUFFER_BYTES {
+            self.decoded = Vec::new();
+        }
+        result
+    }
+
+    fn process_inner(&mut self, bytes: &[u8]) -> Result<Processed, ImageError> {
+        let (format, jpeg_info) = check_input(&self.config, bytes)?;
+        let (width, height, orientation, source) = match jpeg_info {
+            Some(info) => {
+                let decoded = self.decode_jpeg(bytes, &info);
+                if decoded.is_err() {
+                    // libjpeg-turbo can keep state from a failed decode that breaks the
+                    // next one; start afresh (errors are rare, a new handle is cheap).
+                    self.decompressor = None;
+                }
+                let (w, h) = decoded?;
+                let source = displayed(info.width, info.height, info.orientation);
+                (w, h, info.orientation, source)
+            }
+            None => {
+                let (img, orientation) = decode_with_image(format, bytes, &self.config.limits)?;
+                let (rgb, w, h) = flatten_on_white(img);
+                self.decoded = rgb;
+                (w, h, orientation, displayed(w, h, orientation))
+            }
+        };
+        if self.compressor.is_none() {
+            self.compressor = Some(
+                new_compressor(self.config.jpeg_quality)
+                    .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?,
+            );
+        }
+        let Some(compressor) = self.compressor.as_mut() else {
+            return Err(ImageError::Internal("JPEG encoder unavailable".into()));
+        };
+        let renditions = render(
+            &self.config,
+            &mut self.resizer,
+            compressor,
+            &mut self.work,
+            &self.decoded,
+            width,
+            height,
+            orientation,
+        )?;
+        Ok(Processed {
+            format,
+            source_width: source.0,
+            source_height: source.1,
+            orientation,
+            renditions,
+        })
+    }
+
+    /// Decodes a JPEG into `self.decoded` as packed RGB8, DCT-scaled down as far as the
+    /// largest rendition allows. Returns the decoded (stored-orientation) size.
+    fn decode_jpeg(&mut self, bytes: &[u8], info: &JpegInfo) -> Result<(u32, u32), ImageError> {
+        if self.decompressor.is_none() {
+            self.decompressor = Some(
+                new_decompressor()
+                    .map_err(|e| ImageError::Internal(format!("JPEG decoder: {e}")))?,
+            );
+        }
+        let Some(dec) = self.decompressor.as_mut() else {
+            return Err(ImageError::Internal("JPEG decoder unavailable".into()));
+        };
+        let header = dec.read_header(bytes).map_err(decode_error)?;
+        let (target_w, target_h) = self
+            .config
+            .renditions
+            .iter()
+            .map(|s| (s.width, s.height))
+            .max_by_key(|&(w, h)| u64::from(w) * u64::from(h))
+            .unwrap_or((1, 1));
+        let scale = if header.is_lossless {
+            ScalingFactor::ONE
+        } else {
+            choose_scale(
+                header.width,
+                header.height,
+                transposes(info.orientation),
+                target_w,
+                target_h,
+            )
+        };
+        dec.set_scaling_factor(scale)
+            .map_err(|e| ImageError::Internal(format!("JPEG decoder scaling: {e}")))?;
+        let scaled = header.scaled(scale);
+        let (w, h) = (scaled.width, scaled.height);
+        let cmyk = info.components == 4;
+        let (format, bpp) = if cmyk {
+            (PixelFormat::CMYK, 4)
+        } else {
+            (PixelFormat::RGB, 3)
+        };
+        let len = w * h * bpp;
+        self.decoded.clear();
+        self.decoded.resize(len, 0);
+        let output = turbojpeg::Image {
+            pixels: &mut self.decoded[..],
+            width: w,
+            pitch: w * bpp,
+            height: h,
+            format,
+        };
+        if let Err(e) = dec.decompress(bytes, output)
+            && let Some(err) = decode_failure(e)
+        {
+            return Err(err);
+        }
+        if cmyk {
+            cmyk_to_rgb_in_place(&mut self.decoded);
+        }
+        let to_u32 = |v: usize| u32::try_from(v).map_err(|e| ImageError::Internal(e.to_string()));
+        Ok((to_u32(w)?, to_u32(h)?))
+    }
+}
+
+/// The smallest DCT scale (1/8, 1/4, 3/8, ... 1) whose 4:5 centre crop still covers the
+/// largest rendition, so the resizer never has to enlarge what the decoder shrank.
+fn choose_scale(
+    width: usize,
+    height: usize,
+    transposed: bool,
+    target_w: u32,
+    target_h: u32,
+) -> ScalingFactor {
+    let (tw, th, aw, ah) = if transposed {
+        (target_h, target_w, 5.0, 4.0)
+    } else {
+        (target_w, target_h, 4.0, 5.0)
+    };
+    for num in 1..8 {
+        let factor = ScalingFactor::new(num, 8);
+        let [_, _, cw, ch] = centre_crop(
+            factor.scale(width) as f64,
+            factor.scale(height) as f64,
+            aw,
+            ah,
+        );
+        // The tolerance absorbs floating point error on exact fits such as 640×800 at 3/4.
+        if cw + 1e-6 >= f64::from(tw) && ch + 1e-6 >= f64::from(th) {
+            return factor;
+        }
+    }
+    ScalingFactor::ONE
+}
+
+/// Sorts libjpeg-turbo's complaints: `None` for harmless warnings (the image was fully
+/// decoded), otherwise the error to report.
+fn decode_failure(err: turbojpeg::Error) -> Option<ImageError> {
+    let turbojpeg::Error::TurboJpegError(msg) = err else {
+        return Some(ImageError::Internal(format!("JPEG decoder: {err}")));
+    };
+    const HARMLESS: [&str; 4] = [
+        "extraneous bytes before marker",
+        "Unknown Adobe color transform",
+        "unknown JFIF revision",
+        "bad ICC marker",
+    ];
+    if HARMLESS.iter().any(|h| msg.contains(h)) {
+        return None;
+    }
+    Some(decode_error(turbojpeg::Error::TurboJpegError(msg)))
+}
+
+fn decode_error(err: turbojpeg::Error) -> ImageError {
+    match err {
+        turbojpeg::Error::TurboJpegError(msg) if msg.contains("Premature end of JPEG file") => {
+            ImageError::Truncated {
+                format: Format::Jpeg,
+            }
+        }
+        turbojpeg::Error::TurboJpegError(msg) => ImageError::Corrupt {
+            format: Format::Jpeg,
+            detail: short(&msg),
+        },
+        other => ImageError::Internal(format!("JPEG decoder: {other}")),
+    }
+}
+
+/// Adobe CMYK/YCCK JPEGs store inverted ink values: R = C·K/255 and so on.
+fn cmyk_to_rgb_in_place(buf: &mut Vec<u8>) {
+    let pixels = buf.len() / 4;
+    for i in 0..pixels {
+        let s = i * 4;
+        let (c, m, y, k) = (
+            u32::from(buf[s]),
+            u32::from(buf[s + 1]),
+            u32::from(buf[s + 2]),
+            u32::from(buf[s + 3]),
+        );
+        let d = i * 3;
+        buf[d] = ((c * k + 127) / 255) as u8;
+        buf[d + 1] = ((m * k + 127) / 255) as u8;
+        buf[d + 2] = ((y * k + 127) / 255) as u8;
+    }
+    buf.truncate(pixels * 3);
+}
+
+/// Crop, resize, orient and encode every rendition from a packed RGB8 source as stored.
+#[allow(clippy::too_many_arguments)]
+fn render(
+    config: &Config,
+    resizer: &mut Resizer,
+    compressor: &mut Compressor,
+    work: &mut Work,
+    src: &[u8],
+    width: u32,
+    height: u32,
+    orientation: u16,
+) -> Result<Vec<Rendition>, ImageError> {
+    let specs = &config.renditions;
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| Reverse(u64::from(specs[i].width) * u64::from(specs[i].height)));
+    if work.levels.len() < specs.len() {
+        work.levels.resize_with(specs.len(), Vec::new);
+    }
+    let source = FirImageRef::new(width, height, src, PixelType::U8x3)
+        .map_err(|e| ImageError::Internal(format!("resizer source: {e}")))?;
+    let transposed = transposes(orientation);
+    let (aw, ah) = if transposed { (5.0, 4.0) } else { (4.0, 5.0) };
+    let [left, top, cw, ch] = centre_crop(f64::from(width), f64::from(height), aw, ah);
+    let crop = ResizeOptions::new()
+        .resize_alg(FILTER)
+        .crop(left, top, cw, ch);
+    let plain = ResizeOptions::new().resize_alg(FILTER);
+
+    let mut out: Vec<Option<Rendition>> = vec![None; specs.len()];
+    let mut previous: Option<(usize, u32, u32)> = None;
+    for (k, &i) in order.iter().enumerate() {
+        let (tw, th) = (specs[i].width, specs[i].height);
+        let (done, rest) = work.levels.split_at_mut(k);
+        let level = &mut rest[0];
+        level.clear();
+        level.resize(tw as usize * th as usize * 3, 0);
+        match previous {
+            // Smaller renditions come from the previous, already cropped and upright one.
+            Some((pk, pw, ph)) if pw >= tw && ph >= th => {
+                let from = FirImageRef::new(pw, ph, &done[pk], PixelType::U8x3)
+                    .map_err(|e| ImageError::Internal(format!("resizer source: {e}")))?;
+                let mut to = FirImage::from_slice_u8(tw, th, level, PixelType::U8x3)
+                    .map_err(|e| ImageError::Internal(format!("resizer target: {e}")))?;
+                resizer
+                    .resize(&from, &mut to, &plain)
+                    .map_err(|e| internal("resizer")(e.to_string()))?;
+            }
+            _ if orientation == 1 => {
+                let mut to = FirImage::from_slice_u8(tw, th, level, PixelType::U8x3)
+                    .map_err(|e| ImageError::Internal(format!("resizer target: {e}")))?;
+                resizer
+                    .resize(&source, &mut to, &crop)
+                    .map_err(|e| internal("resizer")(e.to_string()))?;
+            }
+            _ => {
+                // Resize in the stored orientation, then turn only the small result upright.
+                let (sw, sh) = if transposed { (th, tw) } else { (tw, th) };
+                work.stage.clear();
+                work.stage.resize(sw as usize * sh as usize * 3, 0);
+                let mut to = FirImage::from_slice_u8(sw, sh, &mut work.stage, PixelType::U8x3)
+                    .map_err(|e| ImageError::Internal(format!("resizer target: {e}")))?;
+                resizer
+                    .resize(&source, &mut to, &crop)
+                    .map_err(|e| internal("resizer")(e.to_string()))?;
+                orient_rgb(&work.stage, sw as usize, sh as usize, orientation, level);
+            }
+        }
+        let jpeg = encode(compressor, &mut work.encoded, level, tw, th)?;
+        out[i] = Some(Rendition {
+            name: specs[i].name.clone(),
+            width: tw,
+            height: th,
+            jpeg,
+        });
+        previous = Some((k, tw, th));
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+fn encode(
+    compressor: &mut Compressor,
+    scratch: &mut Vec<u8>,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, ImageError> {
+    let (w, h) = (width as usize, height as usize);
+    let need = compressor
+        .buf_len(w, h)
+        .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?;
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    let image = turbojpeg::Image {
+        pixels,
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: PixelFormat::RGB,
+    };
+    let n = compressor
+        .compress_to_slice(image, scratch)
+        .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?;
+    Ok(scratch[..n].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processor_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Processor>();
+    }
+
+    #[test]
+    fn picks_the_smallest_sufficient_dct_scale() {
+        let s = |w, h, t| {
+            let f = choose_scale(w, h, t, 480, 600);
+            (f.num(), f.denom())
+        };
+        assert_eq!(s(2400, 3000, false), (1, 4));
+        assert_eq!(s(3000, 2400, true), (1, 4));
+        assert_eq!(s(640, 800, false), (3, 4));
+        assert_eq!(s(4000, 3000, false), (1, 4)); // crop 2400×3000 → 600×750
+        assert_eq!(s(300, 400, false), (1, 1)); // upscaled later
+        assert_eq!(s(6000, 8000, false), (1, 8));
+    }
+}
