@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use pictureday_shared::Context;
 use pictureday_shared::config::{CommonArgs, Settings};
 use pictureday_shared::nats_server::NatsServer;
 use pictureday_shared::runtime::{Component, serve};
-use pictureday_shared::Context;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -30,7 +30,12 @@ pub struct TestApp {
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
 
-fn settings(dir: &std::path::Path, nats_url: &str, instance: &str, image_workers: usize) -> anyhow::Result<Settings> {
+fn settings(
+    dir: &std::path::Path,
+    nats_url: &str,
+    instance: &str,
+    image_workers: usize,
+) -> anyhow::Result<Settings> {
     let args = CommonArgs {
         database_url: None,
         nats_url: None,
@@ -68,12 +73,24 @@ impl TestApp {
         let base_url = format!("http://{}", listener.local_addr()?);
         let mut servers = Vec::new();
         let components = pictureday::all_components(&ctx, &shutdown)?;
-        servers.push(spawn_server(ctx.clone(), listener, components, shutdown.clone()));
+        servers.push(spawn_server(
+            ctx.clone(),
+            listener,
+            components,
+            shutdown.clone(),
+        ));
         for n in 0..extra {
-            let worker_ctx = Context::connect(settings(dir.path(), &nats_url, &format!("extra-{n}"), 1)?).await?;
+            let worker_ctx =
+                Context::connect(settings(dir.path(), &nats_url, &format!("extra-{n}"), 1)?)
+                    .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let component = pictureday_image_processor::component(&worker_ctx, &shutdown)?;
-            servers.push(spawn_server(worker_ctx, listener, vec![component], shutdown.clone()));
+            servers.push(spawn_server(
+                worker_ctx,
+                listener,
+                vec![component],
+                shutdown.clone(),
+            ));
         }
         let app = Self {
             base_url,
@@ -92,7 +109,12 @@ impl TestApp {
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
         for _ in 0..100 {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base_url)).send().await {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/readyz", self.base_url))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return Ok(());
                 }
@@ -122,7 +144,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<reqwest::Response> {
-        Ok(self.http.get(self.url(path)).bearer_auth(token).send().await?)
+        Ok(self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await?)
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> anyhow::Result<Value> {
@@ -144,7 +171,11 @@ impl TestApp {
             .json(&json!({ "id": id, "name": name }))
             .send()
             .await?;
-        anyhow::ensure!(created.status() == 201, "create district: {}", created.status());
+        anyhow::ensure!(
+            created.status() == 201,
+            "create district: {}",
+            created.status()
+        );
         let token: Value = self
             .http
             .post(self.url(&format!("/v1/districts/{id}/tokens")))
@@ -159,7 +190,12 @@ impl TestApp {
             .context("no token in response")
     }
 
-    pub async fn upload_roster(&self, token: &str, district: &str, csv: &str) -> anyhow::Result<(u16, Value)> {
+    pub async fn upload_roster(
+        &self,
+        token: &str,
+        district: &str,
+        csv: &str,
+    ) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http
             .post(self.url(&format!("/v1/districts/{district}/roster")))
@@ -172,7 +208,12 @@ impl TestApp {
     }
 
     /// Posts an import form; returns the status and body.
-    pub async fn import(&self, token: &str, district: &str, form: Form) -> anyhow::Result<(u16, Value)> {
+    pub async fn import(
+        &self,
+        token: &str,
+        district: &str,
+        form: Form,
+    ) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http
             .post(self.url(&format!("/v1/districts/{district}/imports")))
@@ -184,7 +225,12 @@ impl TestApp {
     }
 
     /// Waits until the job reaches a final state; returns its body.
-    pub async fn wait_for_job(&self, token: &str, district: &str, job_id: &str) -> anyhow::Result<Value> {
+    pub async fn wait_for_job(
+        &self,
+        token: &str,
+        district: &str,
+        job_id: &str,
+    ) -> anyhow::Result<Value> {
         let path = format!("/v1/districts/{district}/jobs/{job_id}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
@@ -203,9 +249,17 @@ impl TestApp {
     }
 
     /// The job's log as (file name, outcome, reason) rows in file order.
-    pub async fn log(&self, token: &str, district: &str, job_id: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn log(
+        &self,
+        token: &str,
+        district: &str,
+        job_id: &str,
+    ) -> anyhow::Result<Vec<Value>> {
         let log = self
-            .get_json(token, &format!("/v1/districts/{district}/jobs/{job_id}/log"))
+            .get_json(
+                token,
+                &format!("/v1/districts/{district}/jobs/{job_id}/log"),
+            )
             .await?;
         Ok(log["items"].as_array().cloned().unwrap_or_default())
     }

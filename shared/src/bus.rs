@@ -130,10 +130,7 @@ pub enum BusError {
 fn pipeline_stream_config() -> stream::Config {
     stream::Config {
         name: PIPELINE_STREAM.into(),
-        subjects: vec![
-            "pictureday.photo.>".into(),
-            Kind::JobCreated.wildcard(),
-        ],
+        subjects: vec!["pictureday.photo.>".into(), Kind::JobCreated.wildcard()],
         retention: RetentionPolicy::Interest,
         storage: StorageType::File,
         // A safety net: anything no consumer could take within a week is surely stuck.
@@ -179,11 +176,7 @@ fn consumer_configs() -> Vec<(&'static str, pull::Config)> {
         ),
         (
             consumers::IMAGE_PROCESSOR,
-            consumer_config(
-                consumers::IMAGE_PROCESSOR,
-                Kind::Matched.wildcard(),
-                1_000,
-            ),
+            consumer_config(consumers::IMAGE_PROCESSOR, Kind::Matched.wildcard(), 1_000),
         ),
         (
             consumers::ROSTER,

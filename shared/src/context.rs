@@ -39,7 +39,9 @@ impl Context {
             .context("opening storage (PICTUREDAY_STORAGE)")?;
         tokio::fs::create_dir_all(&settings.spool_dir)
             .await
-            .with_context(|| format!("creating spool directory {}", settings.spool_dir.display()))?;
+            .with_context(|| {
+                format!("creating spool directory {}", settings.spool_dir.display())
+            })?;
         let nats = connect_nats(&settings.nats_url, &settings.instance).await?;
         let js = jetstream::new(nats.clone());
         bus::ensure_topology(&js)
@@ -71,7 +73,10 @@ async fn connect_nats(url: &str, instance: &str) -> anyhow::Result<async_nats::C
                 tracing::info!(%error, url, "waiting for NATS");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(error) => return Err(error).with_context(|| format!("connecting to NATS at {url} (NATS_URL)")),
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("connecting to NATS at {url} (NATS_URL)"));
+            }
         }
     }
 }

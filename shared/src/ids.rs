@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct DistrictId(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid district id {0:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit")]
+#[error(
+    "invalid district id {0:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter or digit"
+)]
 pub struct InvalidDistrictId(pub String);
 
 impl DistrictId {
@@ -61,7 +63,11 @@ pub fn new_time_ordered_id() -> String {
 
 /// A photo's id is derived from the file it came from, so a redelivered event names the same photo.
 pub fn photo_id(job_id: &str, seq: u32) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{job_id}/{seq}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{job_id}/{seq}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// The order in which uploads take effect: jobs by their time-ordered id, files by position.
@@ -76,7 +82,16 @@ mod tests {
     #[test]
     fn district_ids_are_slugs() {
         assert!(DistrictId::parse("springfield-usd-12").is_ok());
-        for bad in ["", "Springfield", "a.b", "a b", "-x", "a>b", "x*", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Springfield",
+            "a.b",
+            "a b",
+            "-x",
+            "a>b",
+            "x*",
+            &"a".repeat(64),
+        ] {
             assert!(DistrictId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -9,7 +9,9 @@ use tokio::process::{Child, Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatsServerError {
-    #[error("could not start nats-server (is it installed? scripts/install-deps.sh installs it): {0}")]
+    #[error(
+        "could not start nats-server (is it installed? scripts/install-deps.sh installs it): {0}"
+    )]
     Spawn(std::io::Error),
     #[error("nats-server did not start listening within {0:?}; its log: {1}")]
     NotListening(Duration, String),

@@ -44,7 +44,8 @@ impl Component {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.workers.push((name, Box::new(move || Box::pin(make()))));
+        self.workers
+            .push((name, Box::new(move || Box::pin(make()))));
         self
     }
 }
@@ -98,7 +99,12 @@ async fn supervise(
                 }
             }
             Err(error) => {
-                tracing::error!(component, worker = name, error = format!("{error:#}"), "worker failed; restarting");
+                tracing::error!(
+                    component,
+                    worker = name,
+                    error = format!("{error:#}"),
+                    "worker failed; restarting"
+                );
             }
         }
         tokio::select! {

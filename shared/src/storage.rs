@@ -37,10 +37,7 @@ pub enum StorageError {
     #[error("invalid object key {key:?}")]
     InvalidKey { key: String },
     #[error("storage I/O on {key}: {source}")]
-    Io {
-        key: String,
-        source: std::io::Error,
-    },
+    Io { key: String, source: std::io::Error },
 }
 
 #[derive(Debug, Clone)]
@@ -120,9 +117,9 @@ impl LocalStore {
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
         let safe = !key.is_empty()
             && !key.starts_with('/')
-            && key
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != ".." && !part.starts_with('.'));
+            && key.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.starts_with('.')
+            });
         if !safe {
             return Err(StorageError::InvalidKey { key: key.into() });
         }
@@ -199,7 +196,8 @@ impl LocalStore {
         };
         let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
         file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
-        let capacity = usize::try_from(len).map_err(|_| StorageError::InvalidKey { key: key.into() })?;
+        let capacity =
+            usize::try_from(len).map_err(|_| StorageError::InvalidKey { key: key.into() })?;
         let mut buf = vec![0u8; capacity];
         file.read_exact(&mut buf).await.map_err(io)?;
         Ok(buf.into())
@@ -217,7 +215,9 @@ mod tests {
             root: dir.path().into(),
         })
         .await?;
-        store.put_bytes("d/a/b.jpg", Bytes::from_static(b"0123456789")).await?;
+        store
+            .put_bytes("d/a/b.jpg", Bytes::from_static(b"0123456789"))
+            .await?;
         assert_eq!(&store.get("d/a/b.jpg").await?[..], b"0123456789");
         assert_eq!(&store.get_range("d/a/b.jpg", 3, 4).await?[..], b"3456");
         for key in ["../x", "/etc/passwd", "d/../x", "d//x", "d/.spool/x", ""] {

@@ -10,18 +10,34 @@ async fn a_district_token_sees_only_its_district() -> anyhow::Result<()> {
     let springfield = app.create_district("springfield", "Springfield").await?;
     let shelbyville = app.create_district("shelbyville", "Shelbyville").await?;
     let (status, _) = app
-        .upload_roster(&springfield, "springfield", "role,sis_id,student_number,first_name,last_name\nstudent,S1,1,A,B\n")
+        .upload_roster(
+            &springfield,
+            "springfield",
+            "role,sis_id,student_number,first_name,last_name\nstudent,S1,1,A,B\n",
+        )
         .await?;
     assert_eq!(status, 200);
     let (status, accepted) = app
-        .import(&springfield, "springfield", Form::new().part("archive", file_part("a.zip", zip_of(&[("1.jpg", jpeg(photo(400, 500, 1))?)])?)))
+        .import(
+            &springfield,
+            "springfield",
+            Form::new().part(
+                "archive",
+                file_part("a.zip", zip_of(&[("1.jpg", jpeg(photo(400, 500, 1))?)])?),
+            ),
+        )
         .await?;
     assert_eq!(status, 202);
     let job = accepted["job_id"].as_str().unwrap_or_default().to_owned();
     let finished = app.wait_for_job(&springfield, "springfield", &job).await?;
     assert_eq!(finished["state"], "finished");
-    let people = app.get_json(&springfield, "/v1/districts/springfield/people").await?;
-    let person = people["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let people = app
+        .get_json(&springfield, "/v1/districts/springfield/people")
+        .await?;
+    let person = people["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
     // Every springfield resource is a 404 to shelbyville's token, exactly like a missing one.
     for path in [
@@ -46,15 +62,26 @@ async fn a_district_token_sees_only_its_district() -> anyhow::Result<()> {
     ] {
         assert_eq!(app.get(&shelbyville, &path).await?.status(), 404, "{path}");
     }
-    let own = app.get_json(&shelbyville, "/v1/districts/shelbyville/people").await?;
+    let own = app
+        .get_json(&shelbyville, "/v1/districts/shelbyville/people")
+        .await?;
     assert_eq!(own["items"], serde_json::json!([]));
     let listed = app.get_json(&shelbyville, "/v1/districts").await?;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 
     // No token, a wrong token: 401. A district token cannot create districts or tokens: 403.
-    let anonymous = app.http.get(app.url(&format!("/v1/districts/springfield/people/{person}/photo"))).send().await?;
+    let anonymous = app
+        .http
+        .get(app.url(&format!("/v1/districts/springfield/people/{person}/photo")))
+        .send()
+        .await?;
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(app.get("pd_not-a-token", "/v1/districts/springfield/people").await?.status(), 401);
+    assert_eq!(
+        app.get("pd_not-a-token", "/v1/districts/springfield/people")
+            .await?
+            .status(),
+        401
+    );
     let forbidden = app
         .http
         .post(app.url("/v1/districts/springfield/tokens"))

@@ -24,16 +24,27 @@ async fn two_image_processors_share_the_work_exactly_once() -> anyhow::Result<()
 
     // Every processed and applied event the services publish, as they publish it.
     let nats = async_nats::connect(&app.nats_url).await?;
-    let mut processed = nats.subscribe("pictureday.photo.processed.springfield.>").await?;
-    let mut applied = nats.subscribe("pictureday.photo.applied.springfield.>").await?;
+    let mut processed = nats
+        .subscribe("pictureday.photo.processed.springfield.>")
+        .await?;
+    let mut applied = nats
+        .subscribe("pictureday.photo.applied.springfield.>")
+        .await?;
 
     let mut entries = Vec::new();
     for n in 0..PHOTOS {
         entries.push((format!("{n}.jpg"), jpeg(photo(1200, 1500, n))?));
     }
-    let entries: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let entries: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
     let (status, accepted) = app
-        .import(&token, "springfield", Form::new().part("archive", file_part("batch.zip", zip_of(&entries)?)))
+        .import(
+            &token,
+            "springfield",
+            Form::new().part("archive", file_part("batch.zip", zip_of(&entries)?)),
+        )
         .await?;
     assert_eq!(status, 202, "{accepted}");
     let job_id = accepted["job_id"].as_str().unwrap_or_default().to_owned();
@@ -45,25 +56,45 @@ async fn two_image_processors_share_the_work_exactly_once() -> anyhow::Result<()
     let mut processed_files = BTreeSet::new();
     for _ in 0..PHOTOS {
         let message = tokio::time::timeout(Duration::from_secs(5), processed.next()).await?;
-        let event: Value = serde_json::from_slice(&message.ok_or_else(|| anyhow::anyhow!("ended"))?.payload)?;
-        assert!(processed_files.insert(event["file"]["seq"].as_u64()), "processed twice: {event}");
-        *by_instance.entry(event["processed_by"].as_str().unwrap_or("").to_owned()).or_default() += 1;
+        let event: Value =
+            serde_json::from_slice(&message.ok_or_else(|| anyhow::anyhow!("ended"))?.payload)?;
+        assert!(
+            processed_files.insert(event["file"]["seq"].as_u64()),
+            "processed twice: {event}"
+        );
+        *by_instance
+            .entry(event["processed_by"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
     }
     let mut applied_files = BTreeSet::new();
     for _ in 0..PHOTOS {
         let message = tokio::time::timeout(Duration::from_secs(5), applied.next()).await?;
-        let event: Value = serde_json::from_slice(&message.ok_or_else(|| anyhow::anyhow!("ended"))?.payload)?;
-        assert!(applied_files.insert(event["file"]["seq"].as_u64()), "applied twice: {event}");
+        let event: Value =
+            serde_json::from_slice(&message.ok_or_else(|| anyhow::anyhow!("ended"))?.payload)?;
+        assert!(
+            applied_files.insert(event["file"]["seq"].as_u64()),
+            "applied twice: {event}"
+        );
         assert_eq!(event["outcome"], "applied");
     }
     // Nothing more arrives: no photo was done twice.
-    assert!(tokio::time::timeout(Duration::from_millis(500), processed.next()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), processed.next())
+            .await
+            .is_err()
+    );
     assert_eq!(processed_files.len() as u32, PHOTOS);
-    assert_eq!(by_instance.keys().cloned().collect::<Vec<_>>(), ["extra-0", "main"]);
+    assert_eq!(
+        by_instance.keys().cloned().collect::<Vec<_>>(),
+        ["extra-0", "main"]
+    );
     assert!(by_instance.values().all(|&n| n > 0), "{by_instance:?}");
 
     let missing = app
-        .get_json(&token, "/v1/districts/springfield/people?missing_photo=true")
+        .get_json(
+            &token,
+            "/v1/districts/springfield/people?missing_photo=true",
+        )
         .await?;
     assert_eq!(missing["items"], serde_json::json!([]));
     app.stop().await

@@ -7,13 +7,15 @@ mod source;
 use std::cell::RefCell;
 
 use pictureday_imaging::{Config, Limits, Processor, RenditionSpec};
+use pictureday_shared::Context;
 use pictureday_shared::bus::{self, Delivery, Disposition, Kind, Outgoing, consumers};
-use pictureday_shared::events::{PhotoMatched, PhotoProcessed, PhotoRejected, RenditionRef, SCHEMA_VERSION};
+use pictureday_shared::events::{
+    PhotoMatched, PhotoProcessed, PhotoRejected, RenditionRef, SCHEMA_VERSION,
+};
 use pictureday_shared::ids::photo_id;
 use pictureday_shared::renditions::RENDITIONS;
 use pictureday_shared::runtime::Component;
 use pictureday_shared::storage::keys;
-use pictureday_shared::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::source::SourceError;
@@ -26,9 +28,13 @@ pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<
 
 pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
     let workers = ctx.settings.image_workers;
-    bus::consume_concurrently(&ctx.js, consumers::IMAGE_PROCESSOR, workers, shutdown, |delivery| {
-        handle(&ctx, delivery)
-    })
+    bus::consume_concurrently(
+        &ctx.js,
+        consumers::IMAGE_PROCESSOR,
+        workers,
+        shutdown,
+        |delivery| handle(&ctx, delivery),
+    )
     .await
 }
 
@@ -53,7 +59,9 @@ thread_local! {
     static PROCESSOR: RefCell<Option<Processor>> = const { RefCell::new(None) };
 }
 
-fn process_on_this_thread(bytes: &[u8]) -> Result<pictureday_imaging::Processed, pictureday_imaging::ImageError> {
+fn process_on_this_thread(
+    bytes: &[u8],
+) -> Result<pictureday_imaging::Processed, pictureday_imaging::ImageError> {
     PROCESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let processor = slot.get_or_insert_with(|| Processor::new(imaging_config()));
@@ -85,7 +93,10 @@ async fn handle(ctx: &Context, delivery: Delivery) -> Disposition {
         Err(Failure::Input(reason)) => rejected(&event, reason),
         Err(Failure::Transient(error)) if delivery.is_last_attempt() => rejected(
             &event,
-            format!("could not be processed after {} attempts: {error:#}", bus::MAX_DELIVER),
+            format!(
+                "could not be processed after {} attempts: {error:#}",
+                bus::MAX_DELIVER
+            ),
         ),
         Err(Failure::Transient(error)) => {
             tracing::warn!(error = format!("{error:#}"), file = %event.file.file_name, "processing failed; will retry");

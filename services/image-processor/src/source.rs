@@ -23,7 +23,11 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
-pub async fn read(storage: &Storage, source: &Source, max_bytes: u64) -> Result<Bytes, SourceError> {
+pub async fn read(
+    storage: &Storage,
+    source: &Source,
+    max_bytes: u64,
+) -> Result<Bytes, SourceError> {
     if source.size() > max_bytes {
         return Err(SourceError::Input(format!(
             "{} exceeds the {} file limit",
@@ -63,7 +67,12 @@ pub async fn read(storage: &Storage, source: &Source, max_bytes: u64) -> Result<
     }
 }
 
-fn extract(raw: Bytes, method: u16, expected_size: u64, expected_crc: u32) -> Result<Bytes, SourceError> {
+fn extract(
+    raw: Bytes,
+    method: u16,
+    expected_size: u64,
+    expected_crc: u32,
+) -> Result<Bytes, SourceError> {
     let data = if method == STORED {
         raw
     } else {

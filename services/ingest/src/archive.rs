@@ -49,6 +49,9 @@ pub enum ArchiveError {
 pub const MAX_ENTRIES: usize = 500_000;
 pub const MAX_MAPPING_BYTES: u64 = 32 * 1024 * 1024;
 
+// zip exposes no public method-to-code conversion; `Unsupported` carries the raw code of every
+// method this build does not decode, which is exactly what is needed here.
+#[allow(deprecated)]
 fn method_code(method: CompressionMethod) -> u16 {
     match method {
         CompressionMethod::Stored => 0,
@@ -85,7 +88,10 @@ pub fn list(path: &Path, name: &str) -> Result<ArchiveListing, ArchiveError> {
     let mut listing = ArchiveListing::default();
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| unreadable(e.to_string()))?;
-        let entry_name = entry.name().map_err(|e| unreadable(e.to_string()))?.into_owned();
+        let entry_name = entry
+            .name()
+            .map_err(|e| unreadable(e.to_string()))?
+            .into_owned();
         if entry.is_dir() || is_skipped(&entry_name) {
             continue;
         }
@@ -217,7 +223,9 @@ mod tests {
         std::fs::write(&path, b"%PDF-1.4 not a zip")?;
         let error = list(&path, "photos.zip").err().map(|e| e.to_string());
         assert!(
-            error.as_deref().is_some_and(|e| e.starts_with("photos.zip is not a readable zip archive")),
+            error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("photos.zip is not a readable zip archive")),
             "{error:?}"
         );
         Ok(())

@@ -8,13 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pictureday_shared::bus::{Kind, Outgoing};
 use pictureday_shared::db::entities::{job, job_file};
-use pictureday_shared::events::{FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source};
+use pictureday_shared::events::{
+    FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source,
+};
 use pictureday_shared::{Context, DistrictId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +39,7 @@ pub struct NewJob {
 const INSERT_CHUNK: usize = 500;
 
 pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()> {
-    let txn = db.begin().await?;
+    let txn = pictureday_shared::db::begin_write(db).await?;
     job::ActiveModel {
         id: Set(new.id.clone()),
         district_id: Set(new.district.as_str().to_owned()),

@@ -127,6 +127,9 @@ mod tests {
                 "mapping.csv row 4: a.jpg is already mapped on row 3; the first is used",
             ]
         );
-        assert_eq!(mapping.key_for("a.jpg").map(|k| k.value.as_str()), Some("1002"));
+        assert_eq!(
+            mapping.key_for("a.jpg").map(|k| k.value.as_str()),
+            Some("1002")
+        );
     }
 }

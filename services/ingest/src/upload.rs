@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
+use pictureday_shared::DistrictId;
 use pictureday_shared::events::Source;
 use pictureday_shared::http::ApiError;
 use pictureday_shared::storage::{Storage, keys};
-use pictureday_shared::DistrictId;
 use tokio::io::AsyncWriteExt;
 
 use crate::archive::{self, MAX_MAPPING_BYTES};
@@ -116,13 +116,14 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                 let path: PathBuf = to.spool.join(format!("archive-{archives}.zip"));
                 spool(&mut field, &path).await?;
                 let (listed_path, listed_name) = (path.clone(), name.clone());
-                let listing = tokio::task::spawn_blocking(move || archive::list(&listed_path, &listed_name))
-                    .await
-                    .map_err(ApiError::internal)?
-                    .map_err(|e| ApiError::Unprocessable {
-                        message: e.to_string(),
-                        details: vec![],
-                    })?;
+                let listing =
+                    tokio::task::spawn_blocking(move || archive::list(&listed_path, &listed_name))
+                        .await
+                        .map_err(ApiError::internal)?
+                        .map_err(|e| ApiError::Unprocessable {
+                            message: e.to_string(),
+                            details: vec![],
+                        })?;
                 let archive_key = keys::upload_archive(to.district, to.job_id, archives);
                 to.storage
                     .put_file(&archive_key, &path)
@@ -185,7 +186,9 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             });
         }
     };
-    let parsed = chosen.as_ref().map(|(name, data)| mapping::parse(name, data));
+    let parsed = chosen
+        .as_ref()
+        .map(|(name, data)| mapping::parse(name, data));
     if let (Some((name, _)), Some(parsed)) = (&chosen, &parsed) {
         warnings.extend(parsed.warnings.iter().cloned());
         let present: HashSet<&str> = files

@@ -6,7 +6,9 @@ mod keys;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pictureday_shared::bus::{self, Delivery, Disposition, Kind, Outgoing, ROSTER_LOOKUP_SUBJECT, consumers};
+use pictureday_shared::bus::{
+    self, Delivery, Disposition, Kind, Outgoing, ROSTER_LOOKUP_SUBJECT, consumers,
+};
 use pictureday_shared::events::{
     LookupRequest, LookupResponse, LookupResult, PhotoIngested, PhotoMatched, PhotoRejected,
     PhotoUnmatched, SCHEMA_VERSION,
@@ -150,7 +152,10 @@ fn outcome(
                 key: key.to_owned(),
             },
         ),
-        LookupResult::NotFound => unmatched(event, format!("no person with {}", describe_key(event, key))),
+        LookupResult::NotFound => unmatched(
+            event,
+            format!("no person with {}", describe_key(event, key)),
+        ),
         LookupResult::Ambiguous { matched_by, count } => unmatched(
             event,
             format!(

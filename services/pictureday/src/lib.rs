@@ -10,7 +10,10 @@ use pictureday_shared::runtime::Component;
 use tokio_util::sync::CancellationToken;
 
 /// Every service's component, in pipeline order.
-pub fn all_components(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Vec<Component>> {
+pub fn all_components(
+    ctx: &Context,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<Component>> {
     Ok(vec![
         pictureday_ingest::component(ctx, shutdown)?,
         pictureday_matcher::component(ctx, shutdown)?,
@@ -31,7 +34,8 @@ pub fn operator_token(data_dir: &Path) -> anyhow::Result<String> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let token = new_token();
-    std::fs::write(&path, format!("{token}\n")).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, format!("{token}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -61,17 +61,22 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             (server.url().to_owned(), Some(server))
         }
     };
-    let database_url = args
-        .common
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data.join("pictureday.db").display()));
+    let database_url =
+        args.common.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data.join("pictureday.db").display())
+        });
     let storage = args
         .common
         .storage
         .clone()
         .unwrap_or_else(|| data.join("photos").display().to_string());
-    let settings = Settings::build(&args.common, database_url, nats_url, &storage, operator_token.clone())?;
+    let settings = Settings::build(
+        &args.common,
+        database_url,
+        nats_url,
+        &storage,
+        operator_token.clone(),
+    )?;
     let ctx = Context::connect(settings).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());

@@ -92,7 +92,11 @@ async fn list_jobs(
 
 /// The job's projection; a job accepted a moment ago that reporting has not seen yet is shown as
 /// queued from ingest's record, so a status URL works as soon as it is handed out.
-async fn find_job(state: &ReportingState, district: &DistrictId, job_id: &str) -> Result<job_status::Model, ApiError> {
+async fn find_job(
+    state: &ReportingState,
+    district: &DistrictId,
+    job_id: &str,
+) -> Result<job_status::Model, ApiError> {
     let db = &state.ctx.db;
     let projected = job_status::Entity::find_by_id(job_id.to_owned())
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
@@ -166,7 +170,9 @@ async fn get_log(
         Some("csv") => true,
         Some("json") => false,
         Some(other) => {
-            return Err(ApiError::BadRequest(format!("format={other}: use csv or json")));
+            return Err(ApiError::BadRequest(format!(
+                "format={other}: use csv or json"
+            )));
         }
         None => headers
             .get(header::ACCEPT)

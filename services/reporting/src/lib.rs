@@ -10,7 +10,6 @@ use std::sync::Arc;
 use pictureday_shared::Context;
 use pictureday_shared::bus::{self, Delivery, Disposition, consumers};
 use pictureday_shared::runtime::Component;
-use sea_orm::TransactionTrait;
 use tokio_util::sync::CancellationToken;
 
 use crate::projection::Event;
@@ -20,24 +19,43 @@ const MAX_BATCH: usize = 1000;
 
 pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
     let statuses = StatusPublisher::new(ctx.publisher.clone());
-    let (project_ctx, project_stop, project_statuses) = (ctx.clone(), shutdown.clone(), statuses.clone());
+    let (project_ctx, project_stop, project_statuses) =
+        (ctx.clone(), shutdown.clone(), statuses.clone());
     let flush_stop = shutdown.clone();
     Ok(Component::new("reporting")
         .routes(api::router(ctx.clone()))
         .worker("project", move || {
-            project(project_ctx.clone(), project_statuses.clone(), project_stop.clone())
+            project(
+                project_ctx.clone(),
+                project_statuses.clone(),
+                project_stop.clone(),
+            )
         })
-        .worker("status", move || statuses.clone().run_flusher(flush_stop.clone())))
+        .worker("status", move || {
+            statuses.clone().run_flusher(flush_stop.clone())
+        }))
 }
 
-async fn project(ctx: Context, statuses: Arc<StatusPublisher>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    bus::consume_batches(&ctx.js, consumers::REPORTING, MAX_BATCH, shutdown, |batch| {
-        project_batch(&ctx, &statuses, batch)
-    })
+async fn project(
+    ctx: Context,
+    statuses: Arc<StatusPublisher>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    bus::consume_batches(
+        &ctx.js,
+        consumers::REPORTING,
+        MAX_BATCH,
+        shutdown,
+        |batch| project_batch(&ctx, &statuses, batch),
+    )
     .await
 }
 
-async fn project_batch(ctx: &Context, statuses: &StatusPublisher, batch: Vec<Delivery>) -> Vec<Disposition> {
+async fn project_batch(
+    ctx: &Context,
+    statuses: &StatusPublisher,
+    batch: Vec<Delivery>,
+) -> Vec<Disposition> {
     let mut events = Vec::with_capacity(batch.len());
     for delivery in &batch {
         match Event::decode(delivery.message.subject.as_str(), &delivery.message.payload) {
@@ -46,7 +64,7 @@ async fn project_batch(ctx: &Context, statuses: &StatusPublisher, batch: Vec<Del
         }
     }
     let result = async {
-        let txn = ctx.db.begin().await?;
+        let txn = pictureday_shared::db::begin_write(&ctx.db).await?;
         let touched = projection::apply(&txn, &events).await?;
         txn.commit().await?;
         Ok::<_, sea_orm::DbErr>(touched)
@@ -59,7 +77,10 @@ async fn project_batch(ctx: &Context, statuses: &StatusPublisher, batch: Vec<Del
         }
         Err(error) => {
             tracing::warn!(%error, "updating the job projection failed; will retry");
-            batch.iter().map(|d| Disposition::Retry(d.retry_delay())).collect()
+            batch
+                .iter()
+                .map(|d| Disposition::Retry(d.retry_delay()))
+                .collect()
         }
     }
 }

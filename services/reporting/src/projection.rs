@@ -5,13 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use pictureday_shared::DistrictId;
 use pictureday_shared::bus::Kind;
 use pictureday_shared::db::entities::{file_outcome, job_status};
 use pictureday_shared::events::{
     ApplyOutcome, FileRef, JobCounts, JobCreated, JobState, JobStatus, PhotoApplied, PhotoIngested,
     PhotoMatched, PhotoProcessed, PhotoRejected, PhotoUnmatched, SCHEMA_VERSION,
 };
-use pictureday_shared::DistrictId;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -48,11 +48,17 @@ impl Event {
             source,
         };
         Ok(match Kind::of_subject(subject) {
-            Some(Kind::JobCreated) => Event::JobCreated(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::JobCreated) => {
+                Event::JobCreated(serde_json::from_slice(payload).map_err(json)?)
+            }
             Some(Kind::Ingested) => Event::Ingested(serde_json::from_slice(payload).map_err(json)?),
             Some(Kind::Matched) => Event::Matched(serde_json::from_slice(payload).map_err(json)?),
-            Some(Kind::Unmatched) => Event::Unmatched(serde_json::from_slice(payload).map_err(json)?),
-            Some(Kind::Processed) => Event::Processed(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::Unmatched) => {
+                Event::Unmatched(serde_json::from_slice(payload).map_err(json)?)
+            }
+            Some(Kind::Processed) => {
+                Event::Processed(serde_json::from_slice(payload).map_err(json)?)
+            }
             Some(Kind::Rejected) => Event::Rejected(serde_json::from_slice(payload).map_err(json)?),
             Some(Kind::Applied) => Event::Applied(serde_json::from_slice(payload).map_err(json)?),
             Some(Kind::JobStatus) | None => {
@@ -153,11 +159,16 @@ pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<J
             job.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
             continue;
         }
-        let Some(file_ref) = event.file() else { continue };
+        let Some(file_ref) = event.file() else {
+            continue;
+        };
         job.started_at.get_or_insert(now);
         let file = working
             .files
-            .entry((file_ref.job_id.clone(), i32::try_from(file_ref.seq).unwrap_or(i32::MAX)))
+            .entry((
+                file_ref.job_id.clone(),
+                i32::try_from(file_ref.seq).unwrap_or(i32::MAX),
+            ))
             .or_insert_with(|| new_file(file_ref, now));
         apply_to_file(event, file, job, now);
     }
@@ -176,7 +187,11 @@ pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<J
     Ok(statuses)
 }
 
-async fn load<C: ConnectionTrait>(db: &C, events: &[Event], working: &mut Working) -> Result<(), DbErr> {
+async fn load<C: ConnectionTrait>(
+    db: &C,
+    events: &[Event],
+    working: &mut Working,
+) -> Result<(), DbErr> {
     let job_ids: BTreeSet<&str> = events.iter().map(|e| e.job().1).collect();
     let rows = job_status::Entity::find()
         .filter(job_status::Column::JobId.is_in(job_ids.iter().copied()))
@@ -204,7 +219,12 @@ async fn load<C: ConnectionTrait>(db: &C, events: &[Event], working: &mut Workin
     Ok(())
 }
 
-fn apply_to_file(event: &Event, file: &mut file_outcome::Model, job: &mut job_status::Model, now: DateTime<Utc>) {
+fn apply_to_file(
+    event: &Event,
+    file: &mut file_outcome::Model,
+    job: &mut job_status::Model,
+    now: DateTime<Utc>,
+) {
     file.updated_at = now;
     match event {
         Event::JobCreated(_) | Event::Ingested(_) => {}
@@ -253,12 +273,13 @@ fn apply_to_file(event: &Event, file: &mut file_outcome::Model, job: &mut job_st
             file.outcome = e.outcome.as_str().to_owned();
             file.reason = match e.outcome {
                 ApplyOutcome::Applied => None,
-                ApplyOutcome::Replaced => {
-                    Some("replaced the person's previous photo, which is kept as an older version".into())
-                }
-                ApplyOutcome::Superseded => Some(
-                    "kept as an older version: a newer upload is the person's photo".into(),
+                ApplyOutcome::Replaced => Some(
+                    "replaced the person's previous photo, which is kept as an older version"
+                        .into(),
                 ),
+                ApplyOutcome::Superseded => {
+                    Some("kept as an older version: a newer upload is the person's photo".into())
+                }
             };
         }
     }

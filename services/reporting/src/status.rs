@@ -38,7 +38,11 @@ fn outgoing(status: &JobStatus) -> Option<Outgoing> {
         c.rejected,
         c.applied
     );
-    match Outgoing::new(Kind::JobStatus.subject(&status.district, &status.job_id), msg_id, status) {
+    match Outgoing::new(
+        Kind::JobStatus.subject(&status.district, &status.job_id),
+        msg_id,
+        status,
+    ) {
         Ok(o) => Some(o),
         Err(error) => {
             tracing::error!(%error, "could not encode job status");
@@ -62,16 +66,17 @@ impl StatusPublisher {
         {
             let mut throttle = self.throttle.lock().await;
             for status in statuses {
-                let changed = throttle
-                    .last
-                    .get(&status.job_id)
-                    .is_none_or(|(at, state)| *state != status.state || now - *at >= PROGRESS_INTERVAL);
+                let changed = throttle.last.get(&status.job_id).is_none_or(|(at, state)| {
+                    *state != status.state || now - *at >= PROGRESS_INTERVAL
+                });
                 if changed {
                     throttle.pending.remove(&status.job_id);
                     if status.state.is_terminal() {
                         throttle.last.remove(&status.job_id);
                     } else {
-                        throttle.last.insert(status.job_id.clone(), (now, status.state));
+                        throttle
+                            .last
+                            .insert(status.job_id.clone(), (now, status.state));
                     }
                     due.push(status);
                 } else {

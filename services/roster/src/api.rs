@@ -296,7 +296,9 @@ async fn find_person(
         .filter(person::Column::DistrictId.eq(district.as_str()))
         .one(&state.ctx.db)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no person {person_id:?} in district {district}")))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no person {person_id:?} in district {district}"))
+        })
 }
 
 async fn get_person(
@@ -368,7 +370,10 @@ async fn rendition_response(
     let refs: Vec<RenditionRef> =
         serde_json::from_str(&photo.renditions).map_err(ApiError::internal)?;
     let rendition = refs.iter().find(|r| r.name == size).ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("photo {} has no {size} rendition", photo.id))
+        ApiError::internal(anyhow::anyhow!(
+            "photo {} has no {size} rendition",
+            photo.id
+        ))
     })?;
     let bytes = state
         .ctx

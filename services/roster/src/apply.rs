@@ -12,8 +12,7 @@ use pictureday_shared::ids::upload_rank;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +29,10 @@ async fn apply_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
     match try_apply_batch(ctx, &batch).await {
         Ok(dispositions) => dispositions,
         Err(error) => {
-            tracing::warn!(error = format!("{error:#}"), "applying photos failed; will retry");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "applying photos failed; will retry"
+            );
             batch
                 .iter()
                 .map(|d| Disposition::Retry(d.retry_delay()))
@@ -41,7 +43,7 @@ async fn apply_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
 
 async fn try_apply_batch(ctx: &Context, batch: &[Delivery]) -> anyhow::Result<Vec<Disposition>> {
     let mut outgoing = Vec::with_capacity(batch.len());
-    let txn = ctx.db.begin().await?;
+    let txn = pictureday_shared::db::begin_write(&ctx.db).await?;
     for delivery in batch {
         let event: PhotoProcessed = match delivery.decode() {
             Ok(e) if e_version_ok(&e) => e,
@@ -61,9 +63,15 @@ fn e_version_ok(event: &PhotoProcessed) -> bool {
     event.v == SCHEMA_VERSION
 }
 
-async fn apply_one(txn: &DatabaseTransaction, event: &PhotoProcessed) -> Result<Outgoing, anyhow::Error> {
+async fn apply_one(
+    txn: &DatabaseTransaction,
+    event: &PhotoProcessed,
+) -> Result<Outgoing, anyhow::Error> {
     let file = &event.file;
-    if let Some(existing) = photo::Entity::find_by_id(event.photo_id.clone()).one(txn).await? {
+    if let Some(existing) = photo::Entity::find_by_id(event.photo_id.clone())
+        .one(txn)
+        .await?
+    {
         return applied_event(event, &existing);
     }
     let person = person::Entity::find_by_id(event.person_id.clone())
@@ -132,8 +140,13 @@ async fn set_current_if_newer(
 }
 
 fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> anyhow::Result<Outgoing> {
-    let outcome = ApplyOutcome::parse(&stored.outcome)
-        .ok_or_else(|| anyhow::anyhow!("photo {} has unknown outcome {:?}", stored.id, stored.outcome))?;
+    let outcome = ApplyOutcome::parse(&stored.outcome).ok_or_else(|| {
+        anyhow::anyhow!(
+            "photo {} has unknown outcome {:?}",
+            stored.id,
+            stored.outcome
+        )
+    })?;
     let file = &event.file;
     let applied = PhotoApplied {
         v: SCHEMA_VERSION,

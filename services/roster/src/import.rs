@@ -7,7 +7,7 @@ use pictureday_shared::DistrictId;
 use pictureday_shared::db::entities::person;
 use pictureday_shared::ids::new_time_ordered_id;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::roster_csv::RosterRow;
@@ -103,7 +103,7 @@ pub async fn upsert_people(
         }
     }
 
-    let txn = db.begin().await?;
+    let txn = pictureday_shared::db::begin_write(db).await?;
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         person::Entity::insert_many(std::mem::replace(&mut inserts, rest))

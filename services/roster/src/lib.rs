@@ -24,7 +24,9 @@ pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<
     let (lookup_ctx, lookup_stop) = (ctx.clone(), shutdown.clone());
     Ok(Component::new("roster")
         .routes(api::router(state))
-        .worker("apply", move || apply::run(apply_ctx.clone(), apply_stop.clone()))
+        .worker("apply", move || {
+            apply::run(apply_ctx.clone(), apply_stop.clone())
+        })
         .worker("lookup", move || {
             lookup::serve(lookup_ctx.clone(), lookup_stop.clone())
         }))

@@ -7,8 +7,12 @@ use futures::StreamExt;
 use pictureday_shared::Context;
 use pictureday_shared::bus::ROSTER_LOOKUP_SUBJECT;
 use pictureday_shared::db::entities::person;
-use pictureday_shared::events::{LookupRequest, LookupResponse, LookupResult, MatchedBy, SCHEMA_VERSION};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use pictureday_shared::events::{
+    LookupRequest, LookupResponse, LookupResult, MatchedBy, SCHEMA_VERSION,
+};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Keys per query, well under both databases' bound-parameter limits.

@@ -25,7 +25,11 @@ fn draw(width: u32, height: u32) -> RgbImage {
         let in_body = ((px - shoulders.0) / shoulders.2).powi(2)
             + ((py - shoulders.1) / shoulders.3).powi(2)
             <= 1.0;
-        if in_head || in_body { FIGURE } else { BACKGROUND }
+        if in_head || in_body {
+            FIGURE
+        } else {
+            BACKGROUND
+        }
     })
 }
 
@@ -53,9 +57,14 @@ mod tests {
     fn placeholders_have_each_rendition_size() -> anyhow::Result<()> {
         let placeholders = Placeholders::render()?;
         for size in &RENDITIONS {
-            let bytes = placeholders.get(size.name).ok_or_else(|| anyhow::anyhow!("missing"))?;
+            let bytes = placeholders
+                .get(size.name)
+                .ok_or_else(|| anyhow::anyhow!("missing"))?;
             let decoded = image::load_from_memory(&bytes)?;
-            assert_eq!((decoded.width(), decoded.height()), (size.width, size.height));
+            assert_eq!(
+                (decoded.width(), decoded.height()),
+                (size.width, size.height)
+            );
         }
         Ok(())
     }

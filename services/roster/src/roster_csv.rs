@@ -46,7 +46,9 @@ pub struct RowError {
 pub enum RosterCsvError {
     #[error("the roster is empty")]
     Empty,
-    #[error("the header row has no {0} column; expected role, email, sis_id, student_number, first_name, last_name, school")]
+    #[error(
+        "the header row has no {0} column; expected role, email, sis_id, student_number, first_name, last_name, school"
+    )]
     MissingColumn(&'static str),
     #[error("the header row names {0} twice")]
     DuplicateColumn(String),
@@ -179,7 +181,10 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
         for (name, value) in [("sis_id", &sis_id), ("student_number", &student_number)] {
             if let Some(value) = value {
                 if value.chars().any(char::is_control) || value.contains('/') {
-                    error(name, format!("{value:?} contains a control character or '/'"));
+                    error(
+                        name,
+                        format!("{value:?} contains a control character or '/'"),
+                    );
                 }
             }
         }

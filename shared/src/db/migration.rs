@@ -13,7 +13,11 @@ impl MigratorTrait for Migrator {
 struct InitialSchema;
 
 fn id(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).string().not_null().primary_key().to_owned()
+    ColumnDef::new(name)
+        .string()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 #[async_trait::async_trait]

@@ -9,7 +9,11 @@ mod migration;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 pub use migration::Migrator;
@@ -21,17 +25,29 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Per connection: WAL lets readers (the HTTP API) proceed while a consumer writes, and a
+        // writer waits for another instead of failing.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+        });
     let db = Database::connect(options).await?;
-    if url.starts_with("sqlite:") {
-        // WAL lets readers (the HTTP API) proceed while a consumer writes; busy_timeout makes a
-        // writer wait for another instead of failing at once.
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads and then writes fails outright when another
+/// connection wrote in between, where an immediate one simply waits its turn.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let sqlite_transaction_mode = (db.get_database_backend() == DbBackend::Sqlite)
+        .then_some(SqliteTransactionMode::Immediate);
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode,
+    })
+    .await
 }
