@@ -114,10 +114,9 @@ impl TestApp {
                 .get(format!("{}/readyz", self.base_url))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

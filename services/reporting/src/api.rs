@@ -102,10 +102,10 @@ async fn find_job(
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
         .one(db)
         .await?;
-    if let Some(row) = projected {
-        if row.created_seen {
-            return Ok(row);
-        }
+    if let Some(row) = projected
+        && row.created_seen
+    {
+        return Ok(row);
     }
     let accepted = job::Entity::find_by_id(job_id.to_owned())
         .filter(job::Column::DistrictId.eq(district.as_str()))

@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// Keys per query, well under both databases' bound-parameter limits.
 const KEYS_PER_QUERY: usize = 300;
 
+/// A person's id, student number, SIS id and email.
+type IdentifierRow = (String, Option<String>, Option<String>, Option<String>);
+
 /// People's identifiers, indexed by each field's value.
 #[derive(Default)]
 struct Index {
@@ -34,23 +37,22 @@ pub async fn resolve(
     let mut index = Index::default();
     for chunk in keys.chunks(KEYS_PER_QUERY) {
         let lowered: Vec<String> = chunk.iter().map(|k| k.to_lowercase()).collect();
-        let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> =
-            person::Entity::find()
-                .select_only()
-                .column(person::Column::Id)
-                .column(person::Column::StudentNumber)
-                .column(person::Column::SisId)
-                .column(person::Column::Email)
-                .filter(person::Column::DistrictId.eq(district))
-                .filter(
-                    Condition::any()
-                        .add(person::Column::StudentNumber.is_in(chunk.iter().cloned()))
-                        .add(person::Column::SisId.is_in(chunk.iter().cloned()))
-                        .add(person::Column::Email.is_in(lowered)),
-                )
-                .into_tuple()
-                .all(db)
-                .await?;
+        let rows: Vec<IdentifierRow> = person::Entity::find()
+            .select_only()
+            .column(person::Column::Id)
+            .column(person::Column::StudentNumber)
+            .column(person::Column::SisId)
+            .column(person::Column::Email)
+            .filter(person::Column::DistrictId.eq(district))
+            .filter(
+                Condition::any()
+                    .add(person::Column::StudentNumber.is_in(chunk.iter().cloned()))
+                    .add(person::Column::SisId.is_in(chunk.iter().cloned()))
+                    .add(person::Column::Email.is_in(lowered)),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
         for (id, student_number, sis_id, email) in rows {
             for (map, value) in [
                 (&mut index.student_number, student_number),

@@ -110,10 +110,10 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, raw) in header.iter().enumerate() {
         let name = normalise_header(raw);
-        if let Some(column) = COLUMNS.iter().find(|c| **c == name) {
-            if index.insert(column, i).is_some() {
-                return Err(RosterCsvError::DuplicateColumn(name));
-            }
+        if let Some(column) = COLUMNS.iter().find(|c| **c == name)
+            && index.insert(column, i).is_some()
+        {
+            return Err(RosterCsvError::DuplicateColumn(name));
         }
     }
     for required in ["role", "first_name", "last_name"] {
@@ -171,21 +171,21 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
             }
         };
         let email = field("email").map(|e| e.to_lowercase());
-        if let Some(email) = &email {
-            if !looks_like_email(email) {
-                error("email", format!("{email:?} is not an email address"));
-            }
+        if let Some(email) = &email
+            && !looks_like_email(email)
+        {
+            error("email", format!("{email:?} is not an email address"));
         }
         let sis_id = field("sis_id");
         let student_number = field("student_number");
         for (name, value) in [("sis_id", &sis_id), ("student_number", &student_number)] {
-            if let Some(value) = value {
-                if value.chars().any(char::is_control) || value.contains('/') {
-                    error(
-                        name,
-                        format!("{value:?} contains a control character or '/'"),
-                    );
-                }
+            if let Some(value) = value
+                && (value.chars().any(char::is_control) || value.contains('/'))
+            {
+                error(
+                    name,
+                    format!("{value:?} contains a control character or '/'"),
+                );
             }
         }
         if sis_id.is_none() && email.is_none() {
@@ -206,10 +206,10 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
             if let Some(first) = seen_sis.get(sis) {
                 error("sis_id", format!("{sis:?} is also on row {first}"));
             }
-        } else if let Some(email) = &email {
-            if let Some(first) = seen_email.get(email) {
-                error("email", format!("{email:?} is also on row {first}"));
-            }
+        } else if let Some(email) = &email
+            && let Some(first) = seen_email.get(email)
+        {
+            error("email", format!("{email:?} is also on row {first}"));
         }
         if !errors.is_empty() {
             parsed.errors.extend(errors);
