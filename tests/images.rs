@@ -54,6 +54,13 @@ pub fn jpeg(image: RgbImage) -> anyhow::Result<Vec<u8>> {
     encode(DynamicImage::ImageRgb8(image), ImageFormat::Jpeg)
 }
 
+/// A JPEG at the given quality (photographers deliver q90 or so).
+pub fn jpeg_q(image: RgbImage, quality: u8) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(&image)?;
+    Ok(out)
+}
+
 /// A PNG whose left half is fully transparent.
 pub fn png_with_alpha(width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
     let base = photo(width, height, 3);
