@@ -268,7 +268,6 @@ pub(crate) fn orient_rgb(
     } else {
         (w, h)
     };
-    dst.clear();
     dst.resize(ow * oh * 3, 0);
     for (y, row) in dst.chunks_exact_mut(ow * 3).enumerate() {
         for (x, px) in row.chunks_exact_mut(3).enumerate() {

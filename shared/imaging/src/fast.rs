@@ -20,7 +20,12 @@ const KEEP_BUFFER_BYTES: usize = 48 * 1024 * 1024;
 /// Most scans accepted in a progressive JPEG (a defence against crafted files).
 const MAX_SCANS: u32 = 500;
 
-const FILTER: ResizeAlg = ResizeAlg::Convolution(FilterType::Lanczos3);
+/// DCT scaling numerators (over 8) tried, smallest first.
+const SCALES: [usize; 3] = [1, 2, 4];
+
+/// Catmull-Rom: as sharp as Lanczos3 to the eye at these ratios, with two thirds of the
+/// taps and no trigonometry when the filter weights are built.
+const FILTER: ResizeAlg = ResizeAlg::Convolution(FilterType::CatmullRom);
 
 /// Reusable per-thread state for the fast path: the libjpeg-turbo decompressor and
 /// compressor, the resizer and every intermediate buffer. Create one per worker thread
@@ -61,7 +66,8 @@ fn new_compressor(quality: u8) -> Result<Compressor, turbojpeg::Error> {
     let mut c = Compressor::new()?;
     c.set_quality(i32::from(quality.clamp(1, 100)))?;
     c.set_subsamp(Subsamp::Sub2x2)?;
-    c.set_optimize(true)?;
+    // Optimised Huffman tables save ~5% of size but cost a fifth of the encode time.
+    c.set_optimize(false)?;
     c.set_progressive(false)?;
     Ok(c)
 }
@@ -190,9 +196,8 @@ impl Processor {
         } else {
             (PixelFormat::RGB, 3)
         };
-        let len = w * h * bpp;
-        self.decoded.clear();
-        self.decoded.resize(len, 0);
+        // Every byte is overwritten by the decoder; only growth needs filling.
+        self.decoded.resize(w * h * bpp, 0);
         let output = turbojpeg::Image {
             pixels: &mut self.decoded[..],
             width: w,
@@ -213,7 +218,7 @@ impl Processor {
     }
 }
 
-/// The smallest DCT scale (1/8, 1/4, 3/8, ... 1) whose 4:5 centre crop still covers the
+/// The smallest DCT scale (1/8, 1/4, 1/2 or 1) whose 4:5 centre crop still covers the
 /// largest rendition, so the resizer never has to enlarge what the decoder shrank.
 fn choose_scale(
     width: usize,
@@ -227,7 +232,10 @@ fn choose_scale(
     } else {
         (target_w, target_h, 4.0, 5.0)
     };
-    for num in 1..8 {
+    // libjpeg-turbo has SIMD inverse DCTs for these factors only; the others (3/8, 5/8,
+    // 3/4, 7/8) run plain C code that measured slower than decoding at the next SIMD size
+    // up and letting the resizer do the rest.
+    for num in SCALES {
         let factor = ScalingFactor::new(num, 8);
         let [_, _, cw, ch] = centre_crop(
             factor.scale(width) as f64,
@@ -329,7 +337,6 @@ fn render(
         let (tw, th) = (specs[i].width, specs[i].height);
         let (done, rest) = work.levels.split_at_mut(k);
         let level = &mut rest[0];
-        level.clear();
         level.resize(tw as usize * th as usize * 3, 0);
         match previous {
             // Smaller renditions come from the previous, already cropped and upright one.
@@ -352,7 +359,6 @@ fn render(
             _ => {
                 // Resize in the stored orientation, then turn only the small result upright.
                 let (sw, sh) = if transposed { (th, tw) } else { (tw, th) };
-                work.stage.clear();
                 work.stage.resize(sw as usize * sh as usize * 3, 0);
                 let mut to = FirImage::from_slice_u8(sw, sh, &mut work.stage, PixelType::U8x3)
                     .map_err(|e| ImageError::Internal(format!("resizer target: {e}")))?;
@@ -419,7 +425,7 @@ mod tests {
         };
         assert_eq!(s(2400, 3000, false), (1, 4));
         assert_eq!(s(3000, 2400, true), (1, 4));
-        assert_eq!(s(640, 800, false), (3, 4));
+        assert_eq!(s(640, 800, false), (1, 1));
         assert_eq!(s(4000, 3000, false), (1, 4)); // crop 2400×3000 → 600×750
         assert_eq!(s(300, 400, false), (1, 1)); // upscaled later
         assert_eq!(s(6000, 8000, false), (1, 8));
