@@ -5,10 +5,10 @@ use std::cmp::Reverse;
 use fast_image_resize as fir;
 use fir::images::{Image as FirImage, ImageRef as FirImageRef};
 use fir::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use turbojpeg::{Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp};
+use turbojpeg::{Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp, YuvImage};
 
 use crate::common::{
-    centre_crop, check_input, decode_with_image, displayed, flatten_on_white, orient_rgb, short,
+    centre_crop, check_input, decode_with_image, displayed, flatten_on_white, orient, short,
     transposes,
 };
 use crate::jpeg::JpegInfo;
@@ -108,7 +108,7 @@ impl Processor {
 
     fn process_inner(&mut self, bytes: &[u8]) -> Result<Processed, ImageError> {
         let (format, jpeg_info) = check_input(&self.config, bytes)?;
-        let (width, height, orientation, source) = match jpeg_info {
+        let (decoded, orientation, source) = match jpeg_info {
             Some(info) => {
                 let decoded = self.decode_jpeg(bytes, &info);
                 if decoded.is_err() {
@@ -116,15 +116,18 @@ impl Processor {
                     // next one; start afresh (errors are rare, a new handle is cheap).
                     self.decompressor = None;
                 }
-                let (w, h) = decoded?;
                 let source = displayed(info.width, info.height, info.orientation);
-                (w, h, info.orientation, source)
+                (decoded?, info.orientation, source)
             }
             None => {
                 let (img, orientation) = decode_with_image(format, bytes, &self.config.limits)?;
                 let (rgb, w, h) = flatten_on_white(img);
                 self.decoded = rgb;
-                (w, h, orientation, displayed(w, h, orientation))
+                (
+                    Decoded::Rgb(w, h),
+                    orientation,
+                    displayed(w, h, orientation),
+                )
             }
         };
         if self.compressor.is_none() {
@@ -136,16 +139,27 @@ impl Processor {
         let Some(compressor) = self.compressor.as_mut() else {
             return Err(ImageError::Internal("JPEG encoder unavailable".into()));
         };
-        let renditions = render(
-            &self.config,
-            &mut self.resizer,
-            compressor,
-            &mut self.work,
-            &self.decoded,
-            width,
-            height,
-            orientation,
-        )?;
+        let renditions = match decoded {
+            Decoded::Rgb(width, height) => render(
+                &self.config,
+                &mut self.resizer,
+                compressor,
+                &mut self.work,
+                &self.decoded,
+                width,
+                height,
+                orientation,
+            )?,
+            Decoded::Yuv(planes) => render_yuv(
+                &self.config,
+                &mut self.resizer,
+                compressor,
+                &mut self.work,
+                &self.decoded,
+                &planes,
+                orientation,
+            )?,
+        };
         Ok(Processed {
             format,
             source_width: source.0,
@@ -155,9 +169,10 @@ impl Processor {
         })
     }
 
-    /// Decodes a JPEG into `self.decoded` as packed RGB8, DCT-scaled down as far as the
-    /// largest rendition allows. Returns the decoded (stored-orientation) size.
-    fn decode_jpeg(&mut self, bytes: &[u8], info: &JpegInfo) -> Result<(u32, u32), ImageError> {
+    /// Decodes a JPEG into `self.decoded`, DCT-scaled down as far as the largest rendition
+    /// allows: as YCbCr planes when they can go straight to the encoder, otherwise as
+    /// packed RGB8. Sizes are in the stored orientation.
+    fn decode_jpeg(&mut self, bytes: &[u8], info: &JpegInfo) -> Result<Decoded, ImageError> {
         if self.decompressor.is_none() {
             self.decompressor = Some(
                 new_decompressor()
@@ -190,6 +205,23 @@ impl Processor {
             .map_err(|e| ImageError::Internal(format!("JPEG decoder scaling: {e}")))?;
         let scaled = header.scaled(scale);
         let (w, h) = (scaled.width, scaled.height);
+        let to_u32 = |v: usize| u32::try_from(v).map_err(|e| ImageError::Internal(e.to_string()));
+        if let Some(planes) = yuv_planes(&self.config, info, &header.subsamp, w, h) {
+            self.decoded.resize(planes.len(), 0);
+            let output = YuvImage {
+                pixels: &mut self.decoded[..],
+                width: w,
+                align: 1,
+                height: h,
+                subsamp: header.subsamp,
+            };
+            if let Err(e) = dec.decompress_to_yuv(bytes, output)
+                && let Some(err) = decode_failure(e)
+            {
+                return Err(err);
+            }
+            return Ok(Decoded::Yuv(planes));
+        }
         let cmyk = info.components == 4;
         let (format, bpp) = if cmyk {
             (PixelFormat::CMYK, 4)
@@ -213,9 +245,94 @@ impl Processor {
         if cmyk {
             cmyk_to_rgb_in_place(&mut self.decoded);
         }
-        let to_u32 = |v: usize| u32::try_from(v).map_err(|e| ImageError::Internal(e.to_string()));
-        Ok((to_u32(w)?, to_u32(h)?))
+        Ok(Decoded::Rgb(to_u32(w)?, to_u32(h)?))
     }
+}
+
+/// What [`Processor::decode_jpeg`] left in the decode buffer.
+enum Decoded {
+    /// Packed RGB8 of this width and height.
+    Rgb(u32, u32),
+    /// Planar YCbCr as libjpeg-turbo lays it out with 1-byte row alignment.
+    Yuv(Planes),
+}
+
+/// Geometry of planar YCbCr: Y, then Cb, then Cr, each plane's rows contiguous.
+#[derive(Debug, Clone, Copy)]
+struct Planes {
+    /// Picture width and height (the luma plane may be padded past them).
+    width: u32,
+    height: u32,
+    /// Luma plane size, padded to whole chroma samples.
+    luma: (u32, u32),
+    /// Size of each chroma plane.
+    chroma: (u32, u32),
+}
+
+impl Planes {
+    /// 4:2:0 planes for an even-sized output picture.
+    fn output(width: u32, height: u32) -> Planes {
+        Planes {
+            width,
+            height,
+            luma: (width, height),
+            chroma: (width / 2, height / 2),
+        }
+    }
+
+    fn size(&self, plane: usize) -> (u32, u32) {
+        if plane == 0 { self.luma } else { self.chroma }
+    }
+
+    fn range(&self, plane: usize) -> std::ops::Range<usize> {
+        let luma = self.luma.0 as usize * self.luma.1 as usize;
+        let chroma = self.chroma.0 as usize * self.chroma.1 as usize;
+        match plane {
+            0 => 0..luma,
+            1 => luma..luma + chroma,
+            _ => luma + chroma..luma + 2 * chroma,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.range(2).end
+    }
+}
+
+/// The plane layout libjpeg-turbo will produce for a `width`×`height` (scaled) decode, or
+/// `None` when this photo should take the RGB route instead: CMYK or grey sources, rare
+/// subsamplings, or odd-sized renditions (4:2:0 output needs even sizes).
+fn yuv_planes(
+    config: &Config,
+    info: &JpegInfo,
+    subsamp: &Subsamp,
+    width: usize,
+    height: usize,
+) -> Option<Planes> {
+    if info.components != 3
+        || !matches!(
+            subsamp,
+            Subsamp::Sub2x2 | Subsamp::Sub2x1 | Subsamp::Sub1x2 | Subsamp::None
+        )
+        || config
+            .renditions
+            .iter()
+            .any(|r| r.width % 2 == 1 || r.height % 2 == 1)
+    {
+        return None;
+    }
+    let (fx, fy) = (subsamp.width(), subsamp.height());
+    let luma = (width.div_ceil(fx) * fx, height.div_ceil(fy) * fy);
+    let chroma = (luma.0 / fx, luma.1 / fy);
+    let planes = Planes {
+        width: u32::try_from(width).ok()?,
+        height: u32::try_from(height).ok()?,
+        luma: (u32::try_from(luma.0).ok()?, u32::try_from(luma.1).ok()?),
+        chroma: (u32::try_from(chroma.0).ok()?, u32::try_from(chroma.1).ok()?),
+    };
+    // Trust our arithmetic only where libjpeg-turbo agrees with it.
+    let expected = turbojpeg::yuv_pixels_len(width, 1, height, *subsamp).ok()?;
+    (planes.len() == expected).then_some(planes)
 }
 
 /// The smallest DCT scale (1/8, 1/4, 1/2 or 1) whose 4:5 centre crop still covers the
@@ -365,7 +482,7 @@ fn render(
                 resizer
                     .resize(&source, &mut to, &crop)
                     .map_err(|e| internal("resizer")(e.to_string()))?;
-                orient_rgb(&work.stage, sw as usize, sh as usize, orientation, level);
+                orient::<3>(&work.stage, sw as usize, sh as usize, orientation, level);
             }
         }
         let jpeg = encode(compressor, &mut work.encoded, level, tw, th)?;
@@ -403,6 +520,135 @@ fn encode(
     };
     let n = compressor
         .compress_to_slice(image, scratch)
+        .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?;
+    Ok(scratch[..n].to_vec())
+}
+
+/// The YCbCr twin of [`render`]: each plane is cropped and resized on its own (chroma at
+/// its own resolution), turned upright, and handed to the encoder as 4:2:0 planes, so
+/// there is no colour conversion or chroma resampling between decoder and encoder.
+fn render_yuv(
+    config: &Config,
+    resizer: &mut Resizer,
+    compressor: &mut Compressor,
+    work: &mut Work,
+    src: &[u8],
+    planes: &Planes,
+    orientation: u16,
+) -> Result<Vec<Rendition>, ImageError> {
+    let specs = &config.renditions;
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| Reverse(u64::from(specs[i].width) * u64::from(specs[i].height)));
+    if work.levels.len() < specs.len() {
+        work.levels.resize_with(specs.len(), Vec::new);
+    }
+    let transposed = transposes(orientation);
+    let (aw, ah) = if transposed { (5.0, 4.0) } else { (4.0, 5.0) };
+    let [left, top, cw, ch] =
+        centre_crop(f64::from(planes.width), f64::from(planes.height), aw, ah);
+    let plain = ResizeOptions::new().resize_alg(FILTER);
+    let resize_err = |e: String| ImageError::Internal(format!("resizer: {e}"));
+
+    let mut out: Vec<Option<Rendition>> = vec![None; specs.len()];
+    let mut previous: Option<(usize, Planes)> = None;
+    for (k, &i) in order.iter().enumerate() {
+        let (tw, th) = (specs[i].width, specs[i].height);
+        let target = Planes::output(tw, th);
+        let (done, rest) = work.levels.split_at_mut(k);
+        let level = &mut rest[0];
+        level.resize(target.len(), 0);
+        match previous {
+            Some((pk, prev)) if prev.width >= tw && prev.height >= th => {
+                for p in 0..3 {
+                    let (sw, sh) = prev.size(p);
+                    let (dw, dh) = target.size(p);
+                    let from = FirImageRef::new(sw, sh, &done[pk][prev.range(p)], PixelType::U8)
+                        .map_err(|e| resize_err(e.to_string()))?;
+                    let mut to =
+                        FirImage::from_slice_u8(dw, dh, &mut level[target.range(p)], PixelType::U8)
+                            .map_err(|e| resize_err(e.to_string()))?;
+                    resizer
+                        .resize(&from, &mut to, &plain)
+                        .map_err(|e| resize_err(e.to_string()))?;
+                }
+            }
+            _ => {
+                let stored = if transposed {
+                    Planes::output(th, tw)
+                } else {
+                    target
+                };
+                let dst: &mut Vec<u8> = if orientation == 1 {
+                    &mut *level
+                } else {
+                    work.stage.resize(stored.len(), 0);
+                    &mut work.stage
+                };
+                for p in 0..3 {
+                    let (sw, sh) = planes.size(p);
+                    // Plane coordinates: chroma planes cover the picture at lower resolution.
+                    let fx = f64::from(sw) / f64::from(planes.luma.0);
+                    let fy = f64::from(sh) / f64::from(planes.luma.1);
+                    let crop = plain.crop(left * fx, top * fy, cw * fx, ch * fy);
+                    let (dw, dh) = stored.size(p);
+                    let from = FirImageRef::new(sw, sh, &src[planes.range(p)], PixelType::U8)
+                        .map_err(|e| resize_err(e.to_string()))?;
+                    let mut to =
+                        FirImage::from_slice_u8(dw, dh, &mut dst[stored.range(p)], PixelType::U8)
+                            .map_err(|e| resize_err(e.to_string()))?;
+                    resizer
+                        .resize(&from, &mut to, &crop)
+                        .map_err(|e| resize_err(e.to_string()))?;
+                }
+                if orientation != 1 {
+                    for p in 0..3 {
+                        let (sw, sh) = stored.size(p);
+                        orient::<1>(
+                            &work.stage[stored.range(p)],
+                            sw as usize,
+                            sh as usize,
+                            orientation,
+                            &mut level[target.range(p)],
+                        );
+                    }
+                }
+            }
+        }
+        let jpeg = encode_yuv(compressor, &mut work.encoded, level, tw, th)?;
+        out[i] = Some(Rendition {
+            name: specs[i].name.clone(),
+            width: tw,
+            height: th,
+            jpeg,
+        });
+        previous = Some((k, target));
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+fn encode_yuv(
+    compressor: &mut Compressor,
+    scratch: &mut Vec<u8>,
+    planes: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, ImageError> {
+    let (w, h) = (width as usize, height as usize);
+    let need = compressor
+        .buf_len(w, h)
+        .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?;
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    let image = YuvImage {
+        pixels: planes,
+        width: w,
+        align: 1,
+        height: h,
+        subsamp: Subsamp::Sub2x2,
+    };
+    let n = compressor
+        .compress_yuv_to_slice(image, scratch)
         .map_err(|e| ImageError::Internal(format!("JPEG encoder: {e}")))?;
     Ok(scratch[..n].to_vec())
 }
