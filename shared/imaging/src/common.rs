@@ -253,14 +253,15 @@ pub(crate) fn centre_crop(width: f64, height: f64, aspect_w: f64, aspect_h: f64)
     [(width - cw) / 2.0, (height - ch) / 2.0, cw, ch]
 }
 
-/// Applies EXIF `orientation` to a packed RGB8 image, writing the upright image into
-/// `dst`. Returns the new width and height.
-pub(crate) fn orient_rgb(
+/// Applies EXIF `orientation` to a packed image of `N`-byte pixels, writing the upright
+/// image into `dst` (which must hold exactly width × height pixels). Returns the new
+/// width and height.
+pub(crate) fn orient<const N: usize>(
     src: &[u8],
     width: usize,
     height: usize,
     orientation: u16,
-    dst: &mut Vec<u8>,
+    dst: &mut [u8],
 ) -> (usize, usize) {
     let (w, h) = (width, height);
     let (ow, oh) = if transposes(orientation) {
@@ -268,10 +269,9 @@ pub(crate) fn orient_rgb(
     } else {
         (w, h)
     };
-    dst.clear();
-    dst.resize(ow * oh * 3, 0);
-    for (y, row) in dst.chunks_exact_mut(ow * 3).enumerate() {
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+    debug_assert_eq!(dst.len(), ow * oh * N);
+    for (y, row) in dst.chunks_exact_mut(ow * N).enumerate() {
+        for (x, px) in row.chunks_exact_mut(N).enumerate() {
             let (sx, sy) = match orientation {
                 2 => (w - 1 - x, y),
                 3 => (w - 1 - x, h - 1 - y),
@@ -282,8 +282,8 @@ pub(crate) fn orient_rgb(
                 8 => (w - 1 - y, x),
                 _ => (x, y),
             };
-            let s = (sy * w + sx) * 3;
-            px.copy_from_slice(&src[s..s + 3]);
+            let s = (sy * w + sx) * N;
+            px.copy_from_slice(&src[s..s + N]);
         }
     }
     (ow, oh)

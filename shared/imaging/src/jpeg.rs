@@ -134,8 +134,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<JpegInfo, ImageError> {
 fn skip_entropy_data(bytes: &[u8], mut pos: usize) -> Option<(usize, u8)> {
     loop {
         let rest = bytes.get(pos..)?;
-        let ff = rest.iter().position(|&b| b == 0xFF)?;
-        let at = pos + ff;
+        let at = pos + find_ff(rest)?;
         let mut code_at = at + 1;
         while bytes.get(code_at) == Some(&0xFF) {
             code_at += 1;
@@ -147,6 +146,30 @@ fn skip_entropy_data(bytes: &[u8], mut pos: usize) -> Option<(usize, u8)> {
             _ => return Some((code_at - 1, code)),
         }
     }
+}
+
+/// Position of the first 0xFF byte, eight bytes at a time (entropy-coded data is most
+/// of a JPEG, and this scan runs before every decode).
+fn find_ff(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A byte of !v is zero exactly where v has 0xFF.
+        let inverted = !u64::from_le_bytes(word);
+        if inverted.wrapping_sub(ONES) & !inverted & HIGHS != 0 {
+            return chunk.iter().position(|&b| b == 0xFF).map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0xFF)
+        .map(|i| offset + i)
 }
 
 /// Reads the Orientation tag (0x0112) from IFD0 of an EXIF block (the bytes after
@@ -237,6 +260,19 @@ mod tests {
                 matches!(err, ImageError::Truncated { .. }),
                 "cut at {cut}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn finds_ff_like_a_plain_scan() {
+        let mut bytes = vec![0u8; 40];
+        assert_eq!(find_ff(&bytes), None);
+        for at in 0..40 {
+            bytes.iter_mut().for_each(|b| *b = 0xFE);
+            bytes[at] = 0xFF;
+            for start in 0..=at {
+                assert_eq!(find_ff(&bytes[start..]), Some(at - start));
+            }
         }
     }
 

@@ -283,6 +283,25 @@ fn fast_path_matches_reference_on_varied_jpegs() {
         out
     }));
     cases.push(("CMYK (Adobe YCCK)", cmyk_jpeg(&upright)));
+    // Every chroma layout cameras and editors write, on an odd-sized photo so the
+    // decoder's padded planes are exercised, one of them sideways.
+    let odd = photo(1001, 1253, 20);
+    for (what, subsamp) in [
+        ("4:2:0 odd size", turbojpeg::Subsamp::Sub2x2),
+        ("4:2:2 odd size", turbojpeg::Subsamp::Sub2x1),
+        ("4:4:0 odd size", turbojpeg::Subsamp::Sub1x2),
+        ("4:4:4 odd size", turbojpeg::Subsamp::None),
+        ("4:1:1 odd size", turbojpeg::Subsamp::Sub4x1),
+    ] {
+        cases.push((what, turbo_jpeg(&odd, subsamp)));
+    }
+    cases.push((
+        "4:2:2 orientation 8",
+        with_segment(
+            &turbo_jpeg(&stored_as(&odd, 8), turbojpeg::Subsamp::Sub2x1),
+            &exif_segment(8),
+        ),
+    ));
     let mut processor = Processor::new(Config::default());
     for (what, bytes) in &cases {
         let p = processor.process(bytes).expect(what);
@@ -307,6 +326,19 @@ fn fast_path_matches_reference_on_varied_jpegs() {
             assert!(mad < 4.0, "{what} {}: mean abs diff {mad:.2}", a.name);
         }
     }
+}
+
+fn turbo_jpeg(rgb: &RgbImage, subsamp: turbojpeg::Subsamp) -> Vec<u8> {
+    let image = turbojpeg::Image {
+        pixels: rgb.as_raw().as_slice(),
+        width: rgb.width() as usize,
+        pitch: rgb.width() as usize * 3,
+        height: rgb.height() as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, 90, subsamp)
+        .expect("test JPEG")
+        .to_vec()
 }
 
 /// A CMYK JPEG as Photoshop writes them: Adobe APP14, YCCK, inverted ink values.
