@@ -3,10 +3,10 @@
 # packages already present are left alone, and nothing is fetched when nothing is missing.
 #   nats-server  the message bus (the embedded default starts its own)
 #   mold         a fast linker (.cargo/config.toml uses it)
-#   cmake nasm pkg-config libturbojpeg0-dev   the JPEG fast path (libjpeg-turbo)
+#   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
 set -euo pipefail
 
-packages=(nats-server mold cmake nasm pkg-config libturbojpeg0-dev)
+packages=(nats-server mold cmake nasm)
 
 missing=()
 for package in "${packages[@]}"; do
