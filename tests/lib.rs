@@ -63,7 +63,7 @@ impl TestApp {
     /// The embedded services plus `extra` image-processor instances, each with its own NATS
     /// connection and instance name, sharing the one durable consumer.
     pub async fn spawn_with_image_processors(extra: usize) -> anyhow::Result<Self> {
-        pictureday_shared::telemetry::init();
+        pictureday_shared::telemetry::init("pictureday-tests");
         let dir = tempfile::tempdir()?;
         let nats = NatsServer::start(&dir.path().join("nats")).await?;
         let nats_url = nats.url().to_owned();

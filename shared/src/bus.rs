@@ -247,9 +247,12 @@ pub struct Outgoing {
     pub subject: String,
     pub msg_id: String,
     pub payload: bytes::Bytes,
+    /// W3C trace context of the span the event was made in.
+    pub trace_headers: Vec<(String, String)>,
 }
 
 impl Outgoing {
+    /// Encodes an event; it carries the trace context of the current span.
     pub fn new<T: Serialize>(subject: String, msg_id: String, event: &T) -> Result<Self, BusError> {
         let payload = serde_json::to_vec(event).map_err(|source| BusError::Encode {
             subject: subject.clone(),
@@ -259,6 +262,7 @@ impl Outgoing {
             subject,
             msg_id,
             payload: payload.into(),
+            trace_headers: crate::telemetry::current_trace_headers(),
         })
     }
 }
@@ -282,6 +286,9 @@ impl Publisher {
         let mut pending = futures::stream::iter(events.into_iter().map(|event| async move {
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", event.msg_id.as_str());
+            for (name, value) in &event.trace_headers {
+                headers.insert(name.as_str(), value.as_str());
+            }
             let publish = PublishMessage::build()
                 .payload(event.payload)
                 .headers(headers);
@@ -334,6 +341,15 @@ impl Delivery {
     /// outcome instead of asking for a retry, so no file is silently dropped.
     pub fn is_last_attempt(&self) -> bool {
         self.attempt >= MAX_DELIVER
+    }
+
+    /// A span for handling this message, continuing the trace it carries.
+    pub fn span(&self, stage: &'static str) -> tracing::Span {
+        crate::telemetry::message_span(
+            stage,
+            self.message.headers.as_ref(),
+            self.message.subject.as_str(),
+        )
     }
 
     pub fn kind(&self) -> Option<Kind> {

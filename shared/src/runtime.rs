@@ -164,11 +164,11 @@ pub struct ServiceArgs {
 }
 
 /// The whole of a service binary's `main`: settings, connections, signals, serve.
-pub async fn run_service<F>(args: ServiceArgs, build: F) -> anyhow::Result<()>
+pub async fn run_service<F>(service_name: &str, args: ServiceArgs, build: F) -> anyhow::Result<()>
 where
     F: FnOnce(&Context, &CancellationToken) -> anyhow::Result<Component>,
 {
-    crate::telemetry::init();
+    crate::telemetry::init(service_name);
     let settings = crate::config::Settings::from_args(&args.common)?;
     let ctx = Context::connect(settings).await?;
     let shutdown = CancellationToken::new();
@@ -176,5 +176,7 @@ where
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %args.listen, "serving");
     let component = build(&ctx, &shutdown)?;
-    serve(&ctx, listener, vec![component], shutdown).await
+    let served = serve(&ctx, listener, vec![component], shutdown).await;
+    crate::telemetry::shutdown();
+    served
 }

@@ -3,3 +3,4 @@
 mod access;
 mod pipeline;
 mod scaling;
+mod tracing;

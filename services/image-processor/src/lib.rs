@@ -17,6 +17,7 @@ use pictureday_shared::renditions::RENDITIONS;
 use pictureday_shared::runtime::Component;
 use pictureday_shared::storage::keys;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::source::SourceError;
 
@@ -77,6 +78,11 @@ enum Failure {
 }
 
 async fn handle(ctx: &Context, delivery: Delivery) -> Disposition {
+    let span = delivery.span("image_processor.process");
+    handle_in_span(ctx, delivery).instrument(span).await
+}
+
+async fn handle_in_span(ctx: &Context, delivery: Delivery) -> Disposition {
     let event: PhotoMatched = match delivery.decode() {
         Ok(e) => e,
         Err(error) => {

@@ -3,5 +3,10 @@ use pictureday_shared::runtime::{ServiceArgs, run_service};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    run_service(ServiceArgs::parse(), pictureday_image_processor::component).await
+    run_service(
+        "pictureday-image-processor",
+        ServiceArgs::parse(),
+        pictureday_image_processor::component,
+    )
+    .await
 }

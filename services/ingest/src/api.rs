@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef, Multipart, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -13,6 +13,7 @@ use pictureday_shared::auth::{Auth, Caller};
 use pictureday_shared::http::ApiError;
 use pictureday_shared::ids::new_time_ordered_id;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::jobs::{self, NewJob};
 use crate::upload::{self, Destination};
@@ -50,7 +51,22 @@ struct Accepted {
 async fn create_import(
     State(state): State<IngestState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(raw): Path<String>,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    // The upload's trace: every event of every file in it continues this span.
+    let span = tracing::info_span!("ingest.upload", district = %raw);
+    pictureday_shared::telemetry::follow_http(&span, &headers);
+    accept(&state, caller, raw, multipart)
+        .instrument(span)
+        .await
+}
+
+async fn accept(
+    state: &IngestState,
+    caller: Caller,
+    raw: String,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let ctx = &state.ctx;
@@ -94,10 +110,14 @@ async fn create_import(
     // The job is durable; its events go out in the background (and again from the outbox if
     // this process stops first).
     let publish_ctx = ctx.clone();
-    tokio::spawn(async move {
-        if let Err(error) = jobs::publish(&publish_ctx, &new).await {
-            tracing::warn!(error = format!("{error:#}"), job = %new.id, "publishing job failed; the outbox will retry");
+    let publish_span = tracing::info_span!("ingest.publish", job = %accepted.job_id);
+    tokio::spawn(
+        async move {
+            if let Err(error) = jobs::publish(&publish_ctx, &new).await {
+                tracing::warn!(error = format!("{error:#}"), job = %new.id, "publishing job failed; the outbox will retry");
+            }
         }
-    });
+        .instrument(publish_span),
+    );
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }

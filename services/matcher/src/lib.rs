@@ -37,8 +37,8 @@ pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()
 async fn match_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
     let mut dispositions: Vec<Disposition> = batch.iter().map(|_| Disposition::Ack).collect();
     let mut outgoing = Vec::with_capacity(batch.len());
-    // Files needing a lookup, by district: (index in batch, event, key).
-    let mut lookups: BTreeMap<DistrictId, Vec<(usize, PhotoIngested, String)>> = BTreeMap::new();
+    // Files needing a lookup, by district: (index in batch, event, key, the file's span).
+    let mut lookups: BTreeMap<DistrictId, Vec<Pending>> = BTreeMap::new();
     for (i, delivery) in batch.iter().enumerate() {
         let event: PhotoIngested = match delivery.decode() {
             Ok(e) => e,
@@ -47,27 +47,30 @@ async fn match_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
                 continue;
             }
         };
+        let span = delivery.span("matcher.match");
         match match_key(&event) {
             MatchKey::Lookup(key) => lookups
                 .entry(event.file.district.clone())
                 .or_default()
-                .push((i, event, key)),
-            MatchKey::Unmatchable(reason) => push(&mut outgoing, unmatched(&event, reason)),
+                .push((i, event, key, span)),
+            MatchKey::Unmatchable(reason) => {
+                push(&mut outgoing, span.in_scope(|| unmatched(&event, reason)))
+            }
         }
     }
     for (district, files) in lookups {
-        let keys: Vec<String> = files.iter().map(|(_, _, key)| key.clone()).collect();
+        let keys: Vec<String> = files.iter().map(|(_, _, key, _)| key.clone()).collect();
         match lookup(ctx, &district, keys).await {
             Ok(results) => {
-                for ((_, event, key), result) in files.iter().zip(results) {
-                    push(&mut outgoing, outcome(event, key, result));
+                for ((_, event, key, span), result) in files.iter().zip(results) {
+                    push(&mut outgoing, span.in_scope(|| outcome(event, key, result)));
                 }
             }
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), %district, "roster lookup failed");
-                for (i, event, _) in &files {
+                for (i, event, _, span) in &files {
                     if batch[*i].is_last_attempt() {
-                        push(&mut outgoing, given_up(event, &error));
+                        push(&mut outgoing, span.in_scope(|| given_up(event, &error)));
                     } else {
                         dispositions[*i] = Disposition::Retry(batch[*i].retry_delay());
                     }
@@ -84,6 +87,9 @@ async fn match_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
     }
     dispositions
 }
+
+/// A file waiting for its roster lookup.
+type Pending = (usize, PhotoIngested, String, tracing::Span);
 
 fn push(outgoing: &mut Vec<Outgoing>, event: Result<Outgoing, bus::BusError>) {
     match event {

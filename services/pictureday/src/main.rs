@@ -39,7 +39,7 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    telemetry::init("pictureday");
     match Cli::parse().command {
         Command::Serve(args) => run(args).await,
     }
@@ -91,5 +91,6 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(server) = nats_server {
         server.stop().await;
     }
+    telemetry::shutdown();
     served
 }

@@ -58,7 +58,10 @@ async fn project_batch(
 ) -> Vec<Disposition> {
     let mut events = Vec::with_capacity(batch.len());
     for delivery in &batch {
-        match Event::decode(delivery.message.subject.as_str(), &delivery.message.payload) {
+        let decoded = delivery.span("reporting.project").in_scope(|| {
+            Event::decode(delivery.message.subject.as_str(), &delivery.message.payload)
+        });
+        match decoded {
             Ok(event) => events.push(event),
             Err(error) => tracing::error!(%error, "undecodable pipeline event; dropped"),
         }

@@ -15,6 +15,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 const MAX_BATCH: usize = 256;
 
@@ -52,7 +53,8 @@ async fn try_apply_batch(ctx: &Context, batch: &[Delivery]) -> anyhow::Result<Ve
                 continue;
             }
         };
-        outgoing.push(apply_one(&txn, &event).await?);
+        let span = delivery.span("roster.apply");
+        outgoing.push(apply_one(&txn, &event).instrument(span).await?);
     }
     txn.commit().await?;
     ctx.publisher.publish_all(outgoing).await?;
