@@ -90,10 +90,8 @@ fn install(provider: SdkTracerProvider) {
 
 /// Sends spans not yet exported; call before the process exits.
 pub fn shutdown() {
-    if let Some(provider) = PROVIDER.get() {
-        if let Err(error) = provider.force_flush() {
-            eprintln!("OpenTelemetry: flushing spans: {error}");
-        }
+    if let Some(Err(error)) = PROVIDER.get().map(SdkTracerProvider::force_flush) {
+        eprintln!("OpenTelemetry: flushing spans: {error}");
     }
 }
 
