@@ -9,8 +9,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct InitialSchema;
+
+impl MigrationName for InitialSchema {
+    fn name(&self) -> &str {
+        "m20261121_000001_initial_schema"
+    }
+}
 
 fn id(name: &'static str) -> ColumnDef {
     ColumnDef::new(name)
