@@ -50,6 +50,16 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// CPU seconds (user + system) a process has used, from /proc (clock ticks are 100 Hz on Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Peak resident memory of a process, from /proc.
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -168,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
     let roster_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(loaded["created"] == args.people, "roster: {loaded}");
 
+    let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let file = tokio::fs::File::open(&zip_path).await?;
     let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
@@ -206,6 +217,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let total_secs = started.elapsed().as_secs_f64();
     let rss = peak_rss_mb(pid);
+    let cpu_used = cpu_seconds(pid)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     server.kill().await.ok();
 
     anyhow::ensure!(
@@ -235,6 +249,17 @@ async fn main() -> anyhow::Result<()> {
         "pipeline / image stage: {:.2}",
         end_to_end / stage_all_cores
     );
+    if let Some(cpu) = cpu_used {
+        println!(
+            "server CPU:             {cpu:.1} s over {total_secs:.1} s ({:.0}% of {cores} cores), {:.1} ms per photo",
+            100.0 * cpu / total_secs / cores as f64,
+            1000.0 * cpu / f64::from(args.people)
+        );
+        println!(
+            "image stage CPU:        {:.1} ms per photo",
+            1000.0 / stage_per_core
+        );
+    }
     if let Some(rss) = upload_rss {
         println!(
             "server peak RSS by 202: {rss:.0} MB (zip {:.0} MB)",

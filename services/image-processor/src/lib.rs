@@ -16,6 +16,7 @@ use pictureday_shared::ids::photo_id;
 use pictureday_shared::renditions::RENDITIONS;
 use pictureday_shared::runtime::Component;
 use pictureday_shared::storage::keys;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -29,12 +30,16 @@ pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<
 
 pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
     let workers = ctx.settings.image_workers;
+    // Twice as many photos in flight as cores: while one photo waits on storage or JetStream,
+    // another's pixels keep the core busy. The semaphore keeps decoding to one photo per core.
+    let cores = Semaphore::new(workers);
+    let cores = &cores;
     bus::consume_concurrently(
         &ctx.js,
         consumers::IMAGE_PROCESSOR,
-        workers,
+        workers * 2,
         shutdown,
-        |delivery| handle(&ctx, delivery),
+        |delivery| handle(&ctx, cores, delivery),
     )
     .await
 }
@@ -77,12 +82,12 @@ enum Failure {
     Transient(anyhow::Error),
 }
 
-async fn handle(ctx: &Context, delivery: Delivery) -> Disposition {
+async fn handle(ctx: &Context, cores: &Semaphore, delivery: Delivery) -> Disposition {
     let span = delivery.span("image_processor.process");
-    handle_in_span(ctx, delivery).instrument(span).await
+    handle_in_span(ctx, cores, delivery).instrument(span).await
 }
 
-async fn handle_in_span(ctx: &Context, delivery: Delivery) -> Disposition {
+async fn handle_in_span(ctx: &Context, cores: &Semaphore, delivery: Delivery) -> Disposition {
     let event: PhotoMatched = match delivery.decode() {
         Ok(e) => e,
         Err(error) => {
@@ -90,7 +95,7 @@ async fn handle_in_span(ctx: &Context, delivery: Delivery) -> Disposition {
             return Disposition::Ack;
         }
     };
-    let outcome = match process(ctx, &event).await {
+    let outcome = match process(ctx, cores, &event).await {
         Ok(processed) => Outgoing::new(
             Kind::Processed.subject(&event.file.district, &event.file.job_id),
             event.file.msg_id("processed"),
@@ -136,7 +141,11 @@ fn rejected(event: &PhotoMatched, reason: String) -> Result<Outgoing, bus::BusEr
     )
 }
 
-async fn process(ctx: &Context, event: &PhotoMatched) -> Result<PhotoProcessed, Failure> {
+async fn process(
+    ctx: &Context,
+    cores: &Semaphore,
+    event: &PhotoMatched,
+) -> Result<PhotoProcessed, Failure> {
     let limit = Limits::default().max_input_bytes;
     let bytes = source::read(&ctx.storage, &event.source, limit)
         .await
@@ -144,6 +153,10 @@ async fn process(ctx: &Context, event: &PhotoMatched) -> Result<PhotoProcessed, 
             SourceError::Input(reason) => Failure::Input(reason),
             SourceError::Storage(error) => Failure::Transient(error.into()),
         })?;
+    let core = cores
+        .acquire()
+        .await
+        .map_err(|e| Failure::Transient(e.into()))?;
     let processed = tokio::task::spawn_blocking(move || process_on_this_thread(&bytes))
         .await
         .map_err(|e| Failure::Transient(e.into()))?
@@ -154,23 +167,24 @@ async fn process(ctx: &Context, event: &PhotoMatched) -> Result<PhotoProcessed, 
                 Failure::Transient(e.into())
             }
         })?;
+    drop(core);
     let file = &event.file;
     let photo_id = photo_id(&file.job_id, file.seq);
     let mut renditions = Vec::with_capacity(processed.renditions.len());
+    let mut writes = Vec::with_capacity(processed.renditions.len());
     for rendition in processed.renditions {
         let key = keys::rendition(&file.district, &photo_id, &rendition.name);
-        let size = rendition.jpeg.len() as u64;
-        ctx.storage
-            .put_bytes(&key, rendition.jpeg.into())
-            .await
-            .map_err(|e| Failure::Transient(e.into()))?;
         renditions.push(RenditionRef {
             name: rendition.name,
             width: rendition.width,
             height: rendition.height,
-            key,
-            bytes: size,
+            bytes: rendition.jpeg.len() as u64,
+            key: key.clone(),
         });
+        writes.push(async move { ctx.storage.put_bytes(&key, rendition.jpeg.into()).await });
+    }
+    for written in futures::future::join_all(writes).await {
+        written.map_err(|e| Failure::Transient(e.into()))?;
     }
     Ok(PhotoProcessed {
         v: SCHEMA_VERSION,
