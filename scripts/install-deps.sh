@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what Pictureday needs to build, run and test, from Debian's packages. Idempotent:
-# packages already present are left alone, and nothing is fetched when nothing is missing.
+# Installs what Pictureday needs to build, run and test. Idempotent: what is already present is
+# left alone, and nothing is fetched when nothing is missing.
+# From Debian's packages:
 #   nats-server  the message bus (the embedded default starts its own)
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
+#   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
+# From crates.io, into .tools/ of this checkout:
+#   s3s-fs       an S3-protocol server on a directory, which the tests start (S3 backend)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(nats-server mold cmake nasm)
+packages=(nats-server mold cmake nasm postgresql)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -27,4 +32,11 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo (Rust) is required: https://rustup.rs" >&2
   exit 1
+fi
+
+# Pinned: newer releases need a newer Rust than the workspace's.
+s3s_fs_version=0.14.1
+if ! .tools/bin/s3s-fs --version 2>/dev/null | grep -qF "$s3s_fs_version"; then
+  echo "Installing s3s-fs $s3s_fs_version into .tools"
+  cargo install s3s-fs --version "$s3s_fs_version" --features binary --locked --root .tools
 fi

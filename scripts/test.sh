@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test: unit tests of each crate and the end-to-end suite
-# (real nats-server, SQLite, HTTP), and checks of the deployment files. This is what CI runs.
+# (real nats-server, HTTP; every scenario on SQLite + local disk and on PostgreSQL + S3, whose
+# servers the tests start on loopback), and checks of the deployment files. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

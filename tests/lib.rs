@@ -1,7 +1,10 @@
 //! Test support: a real Pictureday (all five services, or extra instances of one) on a real
-//! nats-server and SQLite in a temporary directory, driven over HTTP; and photo-like test images.
+//! nats-server and either backend — SQLite and a local directory, or PostgreSQL and S3 — driven
+//! over HTTP; and photo-like test images.
 
 pub mod images;
+mod postgres;
+mod s3_server;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,10 +14,51 @@ use pictureday_shared::Context;
 use pictureday_shared::config::{CommonArgs, Settings};
 use pictureday_shared::nats_server::NatsServer;
 use pictureday_shared::runtime::{Component, serve};
+use pictureday_shared::storage::StorageConfig;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use postgres::PostgresServer;
+pub use s3_server::S3Server;
+
+/// Where data lives. Every end-to-end test runs on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite and a local directory: the embedded default.
+    Embedded,
+    /// PostgreSQL and an S3 bucket, as in production, each a real server on loopback.
+    PostgresS3,
+}
+
+/// The servers behind [`Backend::PostgresS3`], one pair per test, stopped when dropped.
+struct ProductionServers {
+    database_url: String,
+    s3: S3Server,
+    _postgres: PostgresServer,
+}
+
+impl ProductionServers {
+    async fn start() -> anyhow::Result<Self> {
+        let (postgres, s3) = tokio::try_join!(PostgresServer::start(), S3Server::start())?;
+        Ok(Self {
+            database_url: postgres.create_database().await?,
+            s3,
+            _postgres: postgres,
+        })
+    }
+}
+
+/// A port free on loopback now (a server started right after will almost surely get it).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Under this prefix of the bucket, so keys are seen to stay beneath it.
+const S3_PREFIX: &str = "pictureday";
 
 pub struct TestApp {
     pub base_url: String,
@@ -26,12 +70,14 @@ pub struct TestApp {
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
     nats: Option<NatsServer>,
+    production: Option<ProductionServers>,
 }
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
 
 fn settings(
     dir: &std::path::Path,
+    production: Option<&ProductionServers>,
     nats_url: &str,
     instance: &str,
     image_workers: usize,
@@ -40,34 +86,66 @@ fn settings(
         database_url: None,
         nats_url: None,
         storage: None,
+        s3_force_path_style: Some(true),
         operator_token: None,
-        spool_dir: None,
+        spool_dir: production.map(|_| dir.join("spool")),
         image_workers: Some(image_workers),
         instance: Some(instance.into()),
     };
-    Ok(Settings::build(
+    let Some(servers) = production else {
+        return Ok(Settings::build(
+            &args,
+            format!("sqlite://{}?mode=rwc", dir.join("pictureday.db").display()),
+            nats_url.to_owned(),
+            &dir.join("photos").display().to_string(),
+            OPERATOR_TOKEN.to_owned(),
+        )?);
+    };
+    let mut settings = Settings::build(
         &args,
-        format!("sqlite://{}?mode=rwc", dir.join("pictureday.db").display()),
+        servers.database_url.clone(),
         nats_url.to_owned(),
-        &dir.join("photos").display().to_string(),
+        &format!("s3://{}/{S3_PREFIX}", s3_server::BUCKET),
         OPERATOR_TOKEN.to_owned(),
-    )?)
+    )?;
+    // What AWS_ENDPOINT_URL, AWS_REGION and AWS_ACCESS_KEY_ID/… would say, without changing this
+    // process's environment under other tests.
+    if let StorageConfig::S3(s3) = &mut settings.storage {
+        s3.endpoint_url = Some(servers.s3.endpoint.clone());
+        s3.region = Some("us-east-1".into());
+        s3.credentials = Some(servers.s3.credentials());
+    }
+    Ok(settings)
 }
 
 impl TestApp {
     /// All five services in one process, as the embedded default runs them.
-    pub async fn spawn() -> anyhow::Result<Self> {
-        Self::spawn_with_image_processors(0).await
+    pub async fn spawn(backend: Backend) -> anyhow::Result<Self> {
+        Self::spawn_with_image_processors(backend, 0).await
     }
 
     /// The embedded services plus `extra` image-processor instances, each with its own NATS
     /// connection and instance name, sharing the one durable consumer.
-    pub async fn spawn_with_image_processors(extra: usize) -> anyhow::Result<Self> {
+    pub async fn spawn_with_image_processors(
+        backend: Backend,
+        extra: usize,
+    ) -> anyhow::Result<Self> {
         pictureday_shared::telemetry::init("pictureday-tests");
         let dir = tempfile::tempdir()?;
+        let production = match backend {
+            Backend::Embedded => None,
+            Backend::PostgresS3 => Some(ProductionServers::start().await?),
+        };
         let nats = NatsServer::start(&dir.path().join("nats")).await?;
         let nats_url = nats.url().to_owned();
-        let ctx = Context::connect(settings(dir.path(), &nats_url, "main", 2)?).await?;
+        let ctx = Context::connect(settings(
+            dir.path(),
+            production.as_ref(),
+            &nats_url,
+            "main",
+            2,
+        )?)
+        .await?;
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -80,9 +158,14 @@ impl TestApp {
             shutdown.clone(),
         ));
         for n in 0..extra {
-            let worker_ctx =
-                Context::connect(settings(dir.path(), &nats_url, &format!("extra-{n}"), 1)?)
-                    .await?;
+            let worker_ctx = Context::connect(settings(
+                dir.path(),
+                production.as_ref(),
+                &nats_url,
+                &format!("extra-{n}"),
+                1,
+            )?)
+            .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let component = pictureday_image_processor::component(&worker_ctx, &shutdown)?;
             servers.push(spawn_server(
@@ -102,6 +185,7 @@ impl TestApp {
             shutdown,
             servers,
             nats: Some(nats),
+            production,
         };
         app.wait_ready().await?;
         Ok(app)
@@ -123,8 +207,13 @@ impl TestApp {
         bail!("the app did not become ready")
     }
 
+    /// The directory holding stored objects, one file per key: the local store's root, or the
+    /// S3 server's files for the configured prefix.
     pub fn storage_root(&self) -> PathBuf {
-        self.dir.path().join("photos")
+        match &self.production {
+            None => self.dir.path().join("photos"),
+            Some(servers) => servers.s3.bucket_dir().join(S3_PREFIX),
+        }
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -135,6 +224,7 @@ impl TestApp {
         if let Some(nats) = self.nats.take() {
             nats.stop().await;
         }
+        drop(self.production.take());
         Ok(())
     }
 

@@ -17,15 +17,22 @@ pub struct CommonArgs {
     #[arg(long, env = "NATS_URL")]
     pub nats_url: Option<String>,
 
-    /// Where photos are stored: a directory.
+    /// Where photos are stored: a directory, or `s3://BUCKET/PREFIX` (endpoint, region and
+    /// credentials then come from the standard `AWS_*` variables and files).
     #[arg(long, env = "PICTUREDAY_STORAGE")]
     pub storage: Option<String>,
+
+    /// Address S3 buckets by path (`endpoint/bucket`), as most S3-compatible servers want,
+    /// rather than by host name (`bucket.endpoint`).
+    #[arg(long, env = "PICTUREDAY_S3_FORCE_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_force_path_style: Option<bool>,
 
     /// The operator token: may act on every district and create districts and district tokens.
     #[arg(long, env = "PICTUREDAY_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
 
-    /// Where uploads are spooled while they arrive (defaults to a folder beside local storage).
+    /// Where uploads are spooled while they arrive (defaults to a folder beside local storage;
+    /// required with S3 storage).
     #[arg(long, env = "PICTUREDAY_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
 
@@ -78,7 +85,7 @@ impl Settings {
         })?;
         let storage_raw = args.storage.clone().ok_or(ConfigError::Missing {
             name: "PICTUREDAY_STORAGE",
-            hint: "a directory",
+            hint: "a directory or s3://bucket/prefix",
         })?;
         let operator_token = args.operator_token.clone().ok_or(ConfigError::Missing {
             name: "PICTUREDAY_OPERATOR_TOKEN",
@@ -106,13 +113,23 @@ impl Settings {
                 reason: format!("it must be at least {MIN_TOKEN_LEN} characters"),
             });
         }
-        let storage = StorageConfig::parse(storage_raw).map_err(|reason| ConfigError::Invalid {
-            name: "PICTUREDAY_STORAGE",
-            reason,
-        })?;
+        let mut storage =
+            StorageConfig::parse(storage_raw).map_err(|reason| ConfigError::Invalid {
+                name: "PICTUREDAY_STORAGE",
+                reason,
+            })?;
+        if let StorageConfig::S3(s3) = &mut storage {
+            s3.force_path_style = args.s3_force_path_style.unwrap_or(false);
+        }
         let spool_dir = match (&args.spool_dir, &storage) {
             (Some(dir), _) => dir.clone(),
             (None, StorageConfig::Local { root }) => root.join(".spool"),
+            (None, StorageConfig::S3(_)) => {
+                return Err(ConfigError::Missing {
+                    name: "PICTUREDAY_SPOOL_DIR",
+                    hint: "with S3 storage, uploads are spooled to a local directory first",
+                });
+            }
         };
         let image_workers = match args.image_workers {
             Some(0) => {
@@ -142,4 +159,61 @@ fn default_instance_name() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CommonArgs {
+        CommonArgs {
+            database_url: None,
+            nats_url: None,
+            storage: None,
+            s3_force_path_style: None,
+            operator_token: None,
+            spool_dir: None,
+            image_workers: Some(1),
+            instance: Some("test".into()),
+        }
+    }
+
+    fn build(args: &CommonArgs, storage: &str) -> Result<Settings, ConfigError> {
+        Settings::build(
+            args,
+            "sqlite://x.db".into(),
+            "nats://127.0.0.1:4222".into(),
+            storage,
+            "x".repeat(MIN_TOKEN_LEN),
+        )
+    }
+
+    #[test]
+    fn storage_errors_name_the_setting() {
+        let bad = build(&args(), "s3://Not_A_Bucket/x").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_STORAGE is invalid")),
+            "{bad:?}"
+        );
+        let no_spool = build(&args(), "s3://photos/x").map(|_| ());
+        assert!(
+            matches!(&no_spool, Err(e) if e.to_string().starts_with("PICTUREDAY_SPOOL_DIR")),
+            "{no_spool:?}"
+        );
+    }
+
+    #[test]
+    fn s3_settings_take_the_spool_dir_and_addressing_style() -> anyhow::Result<()> {
+        let mut args = args();
+        args.spool_dir = Some("/var/spool/pictureday".into());
+        args.s3_force_path_style = Some(true);
+        let settings = build(&args, "s3://photos/prod")?;
+        let StorageConfig::S3(s3) = &settings.storage else {
+            anyhow::bail!("not S3: {:?}", settings.storage);
+        };
+        assert!(s3.force_path_style);
+        assert_eq!(s3.prefix, "prod");
+        assert_eq!(settings.spool_dir, PathBuf::from("/var/spool/pictureday"));
+        Ok(())
+    }
 }

@@ -1,12 +1,13 @@
 //! Tenants never see each other's data, and nothing is served without a token.
 
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{TestApp, file_part, zip_of};
+use pictureday_tests::{Backend, TestApp, file_part, zip_of};
 use reqwest::multipart::Form;
 
-#[tokio::test]
-async fn a_district_token_sees_only_its_district() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
+on_each_backend!(a_district_token_sees_only_its_district);
+
+async fn a_district_token_sees_only_its_district(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::spawn(backend).await?;
     let springfield = app.create_district("springfield", "Springfield").await?;
     let shelbyville = app.create_district("shelbyville", "Shelbyville").await?;
     let (status, _) = app

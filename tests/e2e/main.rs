@@ -1,6 +1,28 @@
-//! End-to-end: the real services on a real nats-server, driven over HTTP.
+//! End-to-end: the real services on a real nats-server, driven over HTTP, on each backend.
+
+/// Makes each named `async fn(Backend) -> anyhow::Result<()>` a module of two tests,
+/// `<name>::on_sqlite_local` and `<name>::on_postgres_s3`, so every scenario runs on both.
+macro_rules! on_each_backend {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn on_sqlite_local() -> anyhow::Result<()> {
+                    super::$name(pictureday_tests::Backend::Embedded).await
+                }
+
+                #[tokio::test]
+                async fn on_postgres_s3() -> anyhow::Result<()> {
+                    super::$name(pictureday_tests::Backend::PostgresS3).await
+                }
+            }
+        )+
+    };
+}
 
 mod access;
+mod database;
 mod pipeline;
 mod scaling;
+mod storage;
 mod tracing;

@@ -9,9 +9,14 @@ use image::{DynamicImage, ImageFormat};
 use pictureday_tests::images::{
     self, average, encode, halves, jpeg, jpeg_markers, photo, png_with_alpha, with_exif,
 };
-use pictureday_tests::{TestApp, file_part, zip_of};
+use pictureday_tests::{Backend, TestApp, file_part, zip_of};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
+
+on_each_backend!(
+    a_picture_day_from_upload_to_report,
+    bad_uploads_are_refused_with_reasons
+);
 
 const ROSTER: &str = "\u{feff}role,email,sis_id,student_number,first_name,last_name,school\r\n\
 student,ada@springfield.k12.us,S1001,1001,Ada,Lovelace,North\r\n\
@@ -84,9 +89,8 @@ async fn photo_of(
     Ok((headers, response.bytes().await?.to_vec()))
 }
 
-#[tokio::test]
-async fn a_picture_day_from_upload_to_report() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
+async fn a_picture_day_from_upload_to_report(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::spawn(backend).await?;
     let token = app
         .create_district("springfield", "Springfield USD")
         .await?;
@@ -416,9 +420,8 @@ staff,T2,,'=cmd@springfield.k12.us,Radia,Perlman,West\r\n"
     app.stop().await
 }
 
-#[tokio::test]
-async fn bad_uploads_are_refused_with_reasons() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
+async fn bad_uploads_are_refused_with_reasons(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::spawn(backend).await?;
     let token = app.create_district("riverside", "Riverside").await?;
 
     let (status, body) = app

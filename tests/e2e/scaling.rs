@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{TestApp, file_part, zip_of};
+use pictureday_tests::{Backend, TestApp, file_part, zip_of};
 use reqwest::multipart::Form;
 use serde_json::Value;
 
-#[tokio::test]
-async fn two_image_processors_share_the_work_exactly_once() -> anyhow::Result<()> {
+on_each_backend!(two_image_processors_share_the_work_exactly_once);
+
+async fn two_image_processors_share_the_work_exactly_once(backend: Backend) -> anyhow::Result<()> {
     const PHOTOS: u32 = 40;
-    let app = TestApp::spawn_with_image_processors(1).await?;
+    let app = TestApp::spawn_with_image_processors(backend, 1).await?;
     let token = app.create_district("springfield", "Springfield").await?;
     let mut roster = String::from("role,sis_id,student_number,first_name,last_name\n");
     for n in 0..PHOTOS {

@@ -6,16 +6,17 @@ use std::collections::BTreeSet;
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{TestApp, file_part, zip_of};
+use pictureday_tests::{Backend, TestApp, file_part, zip_of};
 use reqwest::multipart::Form;
 use serde_json::Value;
 
-#[tokio::test]
-async fn one_trace_spans_all_five_services() -> anyhow::Result<()> {
+on_each_backend!(one_trace_spans_all_five_services);
+
+async fn one_trace_spans_all_five_services(backend: Backend) -> anyhow::Result<()> {
     // Installed before the app starts, so every service's spans land here.
     let exporter = InMemorySpanExporter::default();
     pictureday_shared::telemetry::init_with_exporter("pictureday-tests", exporter.clone());
-    let app = TestApp::spawn().await?;
+    let app = TestApp::spawn(backend).await?;
     let token = app.create_district("springfield", "Springfield").await?;
     let (status, _) = app
         .upload_roster(

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use pictureday_shared::config::{CommonArgs, Settings};
 use pictureday_shared::nats_server::NatsServer;
 use pictureday_shared::runtime::{cancel_on_signal, serve};
+use pictureday_shared::storage::StorageConfig;
 use pictureday_shared::{Context, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -70,8 +71,15 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .storage
         .clone()
         .unwrap_or_else(|| data.join("photos").display().to_string());
+    // With S3 storage there is no directory beside the photos to spool uploads to.
+    let mut common = args.common.clone();
+    if common.spool_dir.is_none()
+        && matches!(StorageConfig::parse(&storage), Ok(StorageConfig::S3(_)))
+    {
+        common.spool_dir = Some(data.join("spool"));
+    }
     let settings = Settings::build(
-        &args.common,
+        &common,
         database_url,
         nats_url,
         &storage,

@@ -1,5 +1,6 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migrator;
 
@@ -23,6 +24,15 @@ fn id(name: &'static str) -> ColumnDef {
         .not_null()
         .primary_key()
         .to_owned()
+}
+
+/// An upload rank: compared with `<` to decide which photo is current, so it must compare byte by
+/// byte as in Rust and SQLite, not by PostgreSQL's locale (which may skip punctuation).
+fn rank(manager: &SchemaManager, mut column: ColumnDef) -> ColumnDef {
+    if manager.get_database_backend() == DbBackend::Postgres {
+        column.extra("COLLATE \"C\"");
+    }
+    column
 }
 
 #[async_trait::async_trait]
@@ -62,7 +72,7 @@ impl MigrationTrait for InitialSchema {
                     .col(string("last_name"))
                     .col(string("school"))
                     .col(string_null("current_photo_id"))
-                    .col(string_null("current_photo_rank"))
+                    .col(rank(manager, string_null("current_photo_rank")))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))
                     .to_owned(),
@@ -90,7 +100,7 @@ impl MigrationTrait for InitialSchema {
                     .col(string("job_id"))
                     .col(integer("seq"))
                     .col(string("file_name"))
-                    .col(string("upload_rank"))
+                    .col(rank(manager, string("upload_rank")))
                     .col(text("renditions"))
                     .col(string("outcome"))
                     .col(string_null("previous_photo_id"))

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -34,20 +34,53 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(30))
         });
     let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
+    migrate(&db).await?;
     Ok(db)
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`): a deferred transaction that reads and then writes fails outright when another
-/// connection wrote in between, where an immediate one simply waits its turn.
+/// Brings the schema up to date. Service binaries starting together on PostgreSQL would race to
+/// create the same tables; there the migration runs in one transaction holding an advisory lock,
+/// so the first applies it and the rest wait and then find nothing to do.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// Names of PostgreSQL advisory locks; any constants will do as long as they differ.
+const WRITE_LOCK_KEY: i64 = 0x5049_4354_5552_4544; // "PICTURED"
+const MIGRATION_LOCK_KEY: i64 = WRITE_LOCK_KEY + 1;
+
+/// Begins a transaction that will write, holding the database's write lock until it ends.
+///
+/// Callers read, decide and write in one transaction (the reporting projection's counters, a
+/// roster import's matching of existing people), which is only safe if no other writer runs in
+/// between. On SQLite that is `BEGIN IMMEDIATE`: a deferred transaction that reads and then
+/// writes fails outright when another connection wrote in between, where an immediate one simply
+/// waits its turn. PostgreSQL's default isolation would instead let two such transactions
+/// interleave and lose an update, so there the transaction takes a transaction-scoped advisory
+/// lock first: writers wait their turn there too.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let sqlite_transaction_mode = (db.get_database_backend() == DbBackend::Sqlite)
-        .then_some(SqliteTransactionMode::Immediate);
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode,
-    })
-    .await
+    let backend = db.get_database_backend();
+    let sqlite_transaction_mode =
+        (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate);
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode,
+        })
+        .await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+            .await?;
+    }
+    Ok(txn)
 }

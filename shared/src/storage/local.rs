@@ -1,5 +1,4 @@
-//! Object storage behind one small interface. Keys are always tenant-prefixed
-//! (`<district>/...`), so one district's objects can never be addressed through another's.
+//! Storage in a local directory: writes are renames, so a reader never sees half an object.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -7,94 +6,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::DistrictId;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageConfig {
-    Local { root: PathBuf },
-}
-
-impl StorageConfig {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() {
-            return Err("empty".into());
-        }
-        if raw.contains("://") {
-            return Err(format!(
-                "{raw:?}: only a local directory is supported by this build"
-            ));
-        }
-        Ok(StorageConfig::Local {
-            root: PathBuf::from(raw),
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("object {key} not found")]
-    NotFound { key: String },
-    #[error("invalid object key {key:?}")]
-    InvalidKey { key: String },
-    #[error("storage I/O on {key}: {source}")]
-    Io { key: String, source: std::io::Error },
-}
-
-#[derive(Debug, Clone)]
-pub enum Storage {
-    Local(LocalStore),
-}
-
-impl Storage {
-    pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        match config {
-            StorageConfig::Local { root } => Ok(Storage::Local(LocalStore::open(root).await?)),
-        }
-    }
-
-    /// Moves a finished local file (an upload spooled to disk) into storage under `key`.
-    pub async fn put_file(&self, key: &str, path: &Path) -> Result<(), StorageError> {
-        match self {
-            Storage::Local(store) => store.put_file(key, path).await,
-        }
-    }
-
-    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
-        match self {
-            Storage::Local(store) => store.put_bytes(key, bytes).await,
-        }
-    }
-
-    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        match self {
-            Storage::Local(store) => store.get(key).await,
-        }
-    }
-
-    /// Reads `len` bytes at `offset` (one entry of a stored zip).
-    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
-        match self {
-            Storage::Local(store) => store.get_range(key, offset, len).await,
-        }
-    }
-}
-
-/// Object keys, in one place so their layout is documented by code.
-pub mod keys {
-    use super::DistrictId;
-
-    pub fn upload_file(district: &DistrictId, job_id: &str, seq: u32) -> String {
-        format!("{district}/uploads/{job_id}/files/{seq}")
-    }
-
-    pub fn upload_archive(district: &DistrictId, job_id: &str, n: usize) -> String {
-        format!("{district}/uploads/{job_id}/archive-{n}.zip")
-    }
-
-    pub fn rendition(district: &DistrictId, photo_id: &str, name: &str) -> String {
-        format!("{district}/photos/{photo_id}/{name}.jpg")
-    }
-}
+use super::{StorageError, check_key};
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -115,14 +27,7 @@ impl LocalStore {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        let safe = !key.is_empty()
-            && !key.starts_with('/')
-            && key.split('/').all(|part| {
-                !part.is_empty() && part != "." && part != ".." && !part.starts_with('.')
-            });
-        if !safe {
-            return Err(StorageError::InvalidKey { key: key.into() });
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
     }
 
@@ -138,7 +43,7 @@ impl LocalStore {
         Ok(())
     }
 
-    async fn put_file(&self, key: &str, source_path: &Path) -> Result<(), StorageError> {
+    pub(super) async fn put_file(&self, key: &str, source_path: &Path) -> Result<(), StorageError> {
         let path = self.path(key)?;
         self.ensure_parent(key, &path).await?;
         let io = |source| StorageError::Io {
@@ -154,7 +59,7 @@ impl LocalStore {
         Ok(())
     }
 
-    async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+    pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = self.path(key)?;
         self.ensure_parent(key, &path).await?;
         // Write then rename, so a reader never sees half an object.
@@ -168,7 +73,7 @@ impl LocalStore {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+    pub(super) async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
         let path = self.path(key)?;
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(bytes.into()),
@@ -182,7 +87,12 @@ impl LocalStore {
         }
     }
 
-    async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
+    pub(super) async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, StorageError> {
         let path = self.path(key)?;
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -206,6 +116,7 @@ impl LocalStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Storage, StorageConfig};
     use super::*;
 
     #[tokio::test]
