@@ -149,6 +149,27 @@ pub struct PhotoRejected {
     pub reason: String,
 }
 
+impl PhotoRejected {
+    /// The rejection of `file`, ready to publish: every stage that gives up on a file says so
+    /// the same way.
+    pub fn outgoing(
+        file: &FileRef,
+        person_id: Option<String>,
+        reason: String,
+    ) -> Result<crate::bus::Outgoing, crate::bus::BusError> {
+        crate::bus::Outgoing::new(
+            crate::bus::Kind::Rejected.subject(&file.district, &file.job_id),
+            file.msg_id("rejected"),
+            &PhotoRejected {
+                v: SCHEMA_VERSION,
+                file: file.clone(),
+                person_id,
+                reason,
+            },
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyOutcome {

@@ -128,17 +128,7 @@ async fn handle_in_span(ctx: &Context, cores: &Semaphore, delivery: Delivery) ->
 }
 
 fn rejected(event: &PhotoMatched, reason: String) -> Result<Outgoing, bus::BusError> {
-    let file = &event.file;
-    Outgoing::new(
-        Kind::Rejected.subject(&file.district, &file.job_id),
-        file.msg_id("rejected"),
-        &PhotoRejected {
-            v: SCHEMA_VERSION,
-            file: file.clone(),
-            person_id: Some(event.person_id.clone()),
-            reason,
-        },
-    )
+    PhotoRejected::outgoing(&event.file, Some(event.person_id.clone()), reason)
 }
 
 async fn process(

@@ -186,18 +186,12 @@ fn unmatched(event: &PhotoIngested, reason: String) -> Result<Outgoing, bus::Bus
 }
 
 fn given_up(event: &PhotoIngested, error: &anyhow::Error) -> Result<Outgoing, bus::BusError> {
-    let file = &event.file;
-    Outgoing::new(
-        Kind::Rejected.subject(&file.district, &file.job_id),
-        file.msg_id("rejected"),
-        &PhotoRejected {
-            v: SCHEMA_VERSION,
-            file: file.clone(),
-            person_id: None,
-            reason: format!(
-                "could not be matched: the roster did not answer after {} attempts ({error})",
-                bus::MAX_DELIVER
-            ),
-        },
+    PhotoRejected::outgoing(
+        &event.file,
+        None,
+        format!(
+            "could not be matched: the roster did not answer after {} attempts ({error})",
+            bus::MAX_DELIVER
+        ),
     )
 }

@@ -81,16 +81,10 @@ async fn apply_one(
         .one(txn)
         .await?;
     let Some(person) = person else {
-        let rejected = PhotoRejected {
-            v: SCHEMA_VERSION,
-            file: file.clone(),
-            person_id: Some(event.person_id.clone()),
-            reason: "the person it matched is no longer on the roster".into(),
-        };
-        return Ok(Outgoing::new(
-            Kind::Rejected.subject(&file.district, &file.job_id),
-            file.msg_id("rejected"),
-            &rejected,
+        return Ok(PhotoRejected::outgoing(
+            file,
+            Some(event.person_id.clone()),
+            "the person it matched is no longer on the roster".into(),
         )?);
     };
     let rank = upload_rank(&file.job_id, file.seq);
