@@ -15,6 +15,7 @@ pub mod renditions;
 pub mod runtime;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 
 pub use context::Context;
 pub use ids::DistrictId;

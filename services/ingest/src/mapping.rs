@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use pictureday_shared::events::MappedKey;
+use pictureday_shared::text::decode_spreadsheet_text;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
@@ -26,13 +27,6 @@ pub fn base_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
-fn decode(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
-    }
-}
-
 /// Parses a mapping; `source` names it in warnings (e.g. `mapping.csv`).
 pub fn parse(source: &str, data: &[u8]) -> Mapping {
     let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
@@ -53,7 +47,10 @@ pub fn parse(source: &str, data: &[u8]) -> Mapping {
                 continue;
             }
         };
-        let cells: Vec<String> = record.iter().map(|c| decode(c).trim().to_owned()).collect();
+        let cells: Vec<String> = record
+            .iter()
+            .map(|c| decode_spreadsheet_text(c).trim().to_owned())
+            .collect();
         if cells.iter().all(String::is_empty) {
             continue;
         }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use pictureday_shared::text::decode_spreadsheet_text;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,16 +75,8 @@ const COLUMNS: [&str; 7] = [
     "school",
 ];
 
-/// Decodes a field as UTF-8, or as Windows-1252/Latin-1 when it is not (spreadsheet exports).
-fn decode(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
-    }
-}
-
 fn normalise_header(raw: &[u8]) -> String {
-    let text = decode(raw);
+    let text = decode_spreadsheet_text(raw);
     text.trim_start_matches('\u{feff}')
         .trim()
         .to_ascii_lowercase()
@@ -146,7 +139,7 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
         }
         let field = |name: &str| -> Option<String> {
             let i = *index.get(name)?;
-            let value = decode(record.get(i)?);
+            let value = decode_spreadsheet_text(record.get(i)?);
             let value = value.trim();
             (!value.is_empty()).then(|| value.to_owned())
         };
