@@ -4,6 +4,7 @@
 
 pub mod images;
 mod postgres;
+mod process;
 mod s3_server;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use postgres::PostgresServer;
+pub use process::ServiceProcess;
 pub use s3_server::S3Server;
 
 /// Where data lives. Every end-to-end test runs on each.
@@ -81,8 +83,10 @@ fn settings(
     nats_url: &str,
     instance: &str,
     image_workers: usize,
+    ack_wait_secs: Option<u64>,
 ) -> anyhow::Result<Settings> {
     let args = CommonArgs {
+        config: None,
         database_url: None,
         nats_url: None,
         storage: None,
@@ -91,6 +95,8 @@ fn settings(
         spool_dir: production.map(|_| dir.join("spool")),
         image_workers: Some(image_workers),
         instance: Some(instance.into()),
+        ack_wait_secs,
+        nats_replicas: None,
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
@@ -118,18 +124,39 @@ fn settings(
     Ok(settings)
 }
 
+/// How a test's Pictureday is put together.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// Image-processor instances in this process besides the main one, each with its own NATS
+    /// connection and instance name, sharing the one durable consumer.
+    pub extra_image_processors: usize,
+    /// Leave the image-processor out of the main instance: the test runs it as processes
+    /// ([`TestApp::spawn_image_processor`]).
+    pub without_image_processor: bool,
+    /// The consumers' ack wait, when the test needs redelivery sooner than production's.
+    pub ack_wait_secs: Option<u64>,
+}
+
 impl TestApp {
     /// All five services in one process, as the embedded default runs them.
     pub async fn spawn(backend: Backend) -> anyhow::Result<Self> {
-        Self::spawn_with_image_processors(backend, 0).await
+        Self::spawn_with(backend, Topology::default()).await
     }
 
-    /// The embedded services plus `extra` image-processor instances, each with its own NATS
-    /// connection and instance name, sharing the one durable consumer.
+    /// The embedded services plus `extra` image-processor instances in this process.
     pub async fn spawn_with_image_processors(
         backend: Backend,
         extra: usize,
     ) -> anyhow::Result<Self> {
+        let topology = Topology {
+            extra_image_processors: extra,
+            ..Topology::default()
+        };
+        Self::spawn_with(backend, topology).await
+    }
+
+    pub async fn spawn_with(backend: Backend, topology: Topology) -> anyhow::Result<Self> {
+        let extra = topology.extra_image_processors;
         pictureday_shared::telemetry::init("pictureday-tests");
         let dir = tempfile::tempdir()?;
         let production = match backend {
@@ -144,13 +171,17 @@ impl TestApp {
             &nats_url,
             "main",
             2,
+            topology.ack_wait_secs,
         )?)
         .await?;
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let mut servers = Vec::new();
-        let components = pictureday::all_components(&ctx, &shutdown)?;
+        let mut components = pictureday::all_components(&ctx, &shutdown)?;
+        if topology.without_image_processor {
+            components.retain(|c| c.name != "image-processor");
+        }
         servers.push(spawn_server(
             ctx.clone(),
             listener,
@@ -164,6 +195,7 @@ impl TestApp {
                 &nats_url,
                 &format!("extra-{n}"),
                 1,
+                topology.ack_wait_secs,
             )?)
             .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -189,6 +221,71 @@ impl TestApp {
         };
         app.wait_ready().await?;
         Ok(app)
+    }
+
+    /// Starts `binary` (the image-processor's `main`, which a test names with
+    /// `env!("CARGO_BIN_EXE_image-processor-under-test")`) as its own process, configured by
+    /// environment variables as an operator would, on this app's NATS, database and storage.
+    pub async fn spawn_image_processor(
+        &self,
+        binary: &str,
+        instance: &str,
+    ) -> anyhow::Result<ServiceProcess> {
+        let settings = &self.ctx.settings;
+        let mut env = vec![
+            ("DATABASE_URL".to_owned(), settings.database_url.clone()),
+            ("NATS_URL".to_owned(), settings.nats_url.clone()),
+            (
+                "PICTUREDAY_OPERATOR_TOKEN".to_owned(),
+                OPERATOR_TOKEN.to_owned(),
+            ),
+            ("PICTUREDAY_INSTANCE".to_owned(), instance.to_owned()),
+            ("PICTUREDAY_IMAGE_WORKERS".to_owned(), "1".to_owned()),
+            (
+                "PICTUREDAY_SPOOL_DIR".to_owned(),
+                self.dir
+                    .path()
+                    .join(format!("spool-{instance}"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "PICTUREDAY_ACK_WAIT_SECS".to_owned(),
+                settings.topology.ack_wait.as_secs().to_string(),
+            ),
+        ];
+        match &settings.storage {
+            StorageConfig::Local { root } => {
+                env.push(("PICTUREDAY_STORAGE".to_owned(), root.display().to_string()));
+            }
+            StorageConfig::S3(s3) => {
+                let servers = self
+                    .production
+                    .as_ref()
+                    .context("S3 storage without the test's S3 server")?;
+                env.extend([
+                    (
+                        "PICTUREDAY_STORAGE".to_owned(),
+                        format!("s3://{}/{}", s3.bucket, s3.prefix),
+                    ),
+                    (
+                        "PICTUREDAY_S3_FORCE_PATH_STYLE".to_owned(),
+                        "true".to_owned(),
+                    ),
+                    ("AWS_ENDPOINT_URL".to_owned(), servers.s3.endpoint.clone()),
+                    ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+                    (
+                        "AWS_ACCESS_KEY_ID".to_owned(),
+                        s3_server::ACCESS_KEY.to_owned(),
+                    ),
+                    (
+                        "AWS_SECRET_ACCESS_KEY".to_owned(),
+                        s3_server::SECRET_KEY.to_owned(),
+                    ),
+                ]);
+            }
+        }
+        ServiceProcess::start(binary, instance, env, self.dir.path()).await
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -311,6 +408,56 @@ impl TestApp {
             .send()
             .await?;
         Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// A roster of `count` students numbered 0.. (student number `n`, SIS id `S<n>`).
+    pub async fn upload_numbered_roster(
+        &self,
+        token: &str,
+        district: &str,
+        count: u32,
+    ) -> anyhow::Result<()> {
+        let mut roster = String::from("role,sis_id,student_number,first_name,last_name\n");
+        for n in 0..count {
+            roster.push_str(&format!("student,S{n},{n},First{n},Last{n}\n"));
+        }
+        let (status, body) = self.upload_roster(token, district, &roster).await?;
+        anyhow::ensure!(status == 200, "roster upload: {status}: {body}");
+        Ok(())
+    }
+
+    /// Imports a zip of `count` photos named `<n>.jpg`, one per numbered student; returns the
+    /// job id.
+    pub async fn import_numbered_photos(
+        &self,
+        token: &str,
+        district: &str,
+        count: u32,
+        (width, height): (u32, u32),
+    ) -> anyhow::Result<String> {
+        let mut entries = Vec::new();
+        for n in 0..count {
+            entries.push((
+                format!("{n}.jpg"),
+                images::jpeg(images::photo(width, height, n))?,
+            ));
+        }
+        let entries: Vec<(&str, Vec<u8>)> = entries
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect();
+        let (status, accepted) = self
+            .import(
+                token,
+                district,
+                Form::new().part("archive", file_part("batch.zip", zip_of(&entries)?)),
+            )
+            .await?;
+        anyhow::ensure!(status == 202, "import: {status}: {accepted}");
+        accepted["job_id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no job_id in the import's answer")
     }
 
     /// Waits until the job reaches a final state; returns its body.

@@ -12,8 +12,8 @@ use pictureday_shared::storage::S3Credentials;
 use crate::free_port;
 
 pub const BUCKET: &str = "pictureday-test";
-const ACCESS_KEY: &str = "pictureday-test-access";
-const SECRET_KEY: &str = "pictureday-test-secret-0123456789";
+pub const ACCESS_KEY: &str = "pictureday-test-access";
+pub const SECRET_KEY: &str = "pictureday-test-secret-0123456789";
 
 pub struct S3Server {
     pub endpoint: String,

@@ -1,7 +1,8 @@
-//! Settings every service reads, from flags or the environment (the ecosystem's own names where
-//! there is one: `DATABASE_URL`, `NATS_URL`).
+//! Settings every service reads, from flags, the environment or a settings file (the ecosystem's
+//! own names where there is one: `DATABASE_URL`, `NATS_URL`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -9,6 +10,11 @@ use crate::storage::StorageConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
+    /// A settings file of `NAME=value` lines with the environment variables' names; flags and
+    /// the environment override it.
+    #[arg(long, env = crate::config_file::CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+
     /// Database: `sqlite://PATH?mode=rwc` or `postgres://USER:PASS@HOST/DB`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
@@ -43,6 +49,15 @@ pub struct CommonArgs {
     /// A name for this instance in events and logs (defaults to host name and process id).
     #[arg(long, env = "PICTUREDAY_INSTANCE")]
     pub instance: Option<String>,
+
+    /// Seconds a consumer waits for a message's ack before delivering it again (to another
+    /// instance, if the one that had it died). Workers signal progress on longer work.
+    #[arg(long, env = "PICTUREDAY_ACK_WAIT_SECS")]
+    pub ack_wait_secs: Option<u64>,
+
+    /// Copies JetStream keeps of each stream: 1 on a single server, 3 on a production cluster.
+    #[arg(long, env = "PICTUREDAY_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
 }
 
 /// Settings after defaults are applied and values validated.
@@ -55,6 +70,7 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     pub image_workers: usize,
     pub instance: String,
+    pub topology: crate::bus::Topology,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +158,7 @@ impl Settings {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let instance = args.instance.clone().unwrap_or_else(default_instance_name);
+        let topology = topology(args)?;
         Ok(Self {
             database_url,
             nats_url,
@@ -150,8 +167,34 @@ impl Settings {
             spool_dir,
             image_workers,
             instance,
+            topology,
         })
     }
+}
+
+fn topology(args: &CommonArgs) -> Result<crate::bus::Topology, ConfigError> {
+    let defaults = crate::bus::Topology::default();
+    let ack_wait = match args.ack_wait_secs {
+        None => defaults.ack_wait,
+        Some(secs @ 1..=3600) => Duration::from_secs(secs),
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_ACK_WAIT_SECS",
+                reason: "it must be between 1 and 3600 seconds".into(),
+            });
+        }
+    };
+    let replicas = match args.nats_replicas {
+        None => defaults.replicas,
+        Some(n @ 1..=5) => n,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_NATS_REPLICAS",
+                reason: "JetStream keeps 1 to 5 copies of a stream".into(),
+            });
+        }
+    };
+    Ok(crate::bus::Topology { ack_wait, replicas })
 }
 
 fn default_instance_name() -> String {
@@ -167,6 +210,7 @@ mod tests {
 
     fn args() -> CommonArgs {
         CommonArgs {
+            config: None,
             database_url: None,
             nats_url: None,
             storage: None,
@@ -175,6 +219,8 @@ mod tests {
             spool_dir: None,
             image_workers: Some(1),
             instance: Some("test".into()),
+            ack_wait_secs: None,
+            nats_replicas: None,
         }
     }
 
@@ -200,6 +246,23 @@ mod tests {
             matches!(&no_spool, Err(e) if e.to_string().starts_with("PICTUREDAY_SPOOL_DIR")),
             "{no_spool:?}"
         );
+    }
+
+    #[test]
+    fn topology_settings_are_checked() -> anyhow::Result<()> {
+        let mut args = args();
+        args.ack_wait_secs = Some(0);
+        let bad = build(&args, "/tmp/photos").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_ACK_WAIT_SECS is invalid")),
+            "{bad:?}"
+        );
+        args.ack_wait_secs = Some(5);
+        args.nats_replicas = Some(3);
+        let settings = build(&args, "/tmp/photos")?;
+        assert_eq!(settings.topology.ack_wait, Duration::from_secs(5));
+        assert_eq!(settings.topology.replicas, 3);
+        Ok(())
     }
 
     #[test]

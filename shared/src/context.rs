@@ -44,7 +44,7 @@ impl Context {
             })?;
         let nats = connect_nats(&settings.nats_url, &settings.instance).await?;
         let js = jetstream::new(nats.clone());
-        bus::ensure_topology(&js)
+        bus::ensure_topology(&js, &settings.topology)
             .await
             .context("creating JetStream streams and consumers")?;
         let auth = Auth::new(db.clone(), &settings.operator_token);

@@ -153,11 +153,12 @@ impl PhotoRejected {
     /// The rejection of `file`, ready to publish: every stage that gives up on a file says so
     /// the same way.
     pub fn outgoing(
+        stage: &'static str,
         file: &FileRef,
         person_id: Option<String>,
         reason: String,
     ) -> Result<crate::bus::Outgoing, crate::bus::BusError> {
-        crate::bus::Outgoing::new(
+        let mut outgoing = crate::bus::Outgoing::new(
             crate::bus::Kind::Rejected.subject(&file.district, &file.job_id),
             file.msg_id("rejected"),
             &PhotoRejected {
@@ -166,7 +167,9 @@ impl PhotoRejected {
                 person_id,
                 reason,
             },
-        )
+        )?;
+        outgoing.rejected_by = Some(stage);
+        Ok(outgoing)
     }
 }
 

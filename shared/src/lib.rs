@@ -4,12 +4,14 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod config_file;
 pub mod context;
 pub mod csv_out;
 pub mod db;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod nats_server;
 pub mod renditions;
 pub mod runtime;

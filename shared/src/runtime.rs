@@ -77,12 +77,29 @@ pub async fn serve(
     // The server only returns on shutdown or failure; make sure workers stop too.
     shutdown.cancel();
     while workers.join_next().await.is_some() {}
-    // Flush what was published but not yet sent.
+    // Send what was published but not yet sent, then close subscriptions and the connection.
     if let Err(error) = ctx.nats.flush().await {
         tracing::warn!(%error, "flushing NATS at shutdown");
     }
+    drain_nats(&ctx.nats).await;
     served?;
     Ok(())
+}
+
+/// How long shutdown waits for the NATS connection to drain.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(5);
+
+async fn drain_nats(nats: &async_nats::Client) {
+    if let Err(error) = nats.drain().await {
+        tracing::warn!(%error, "draining NATS at shutdown");
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN_PATIENCE;
+    while nats.connection_state() == async_nats::connection::State::Connected
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn supervise(
@@ -163,11 +180,13 @@ pub struct ServiceArgs {
     pub common: crate::config::CommonArgs,
 }
 
-/// The whole of a service binary's `main`: settings, connections, signals, serve.
-pub async fn run_service<F>(service_name: &str, args: ServiceArgs, build: F) -> anyhow::Result<()>
+/// The whole of a service binary's `main`: settings (flags, environment, settings file),
+/// connections, signals, serve.
+pub async fn run_service<F>(service_name: &str, build: F) -> anyhow::Result<()>
 where
     F: FnOnce(&Context, &CancellationToken) -> anyhow::Result<Component>,
 {
+    let args: ServiceArgs = crate::config_file::parse_args()?;
     crate::telemetry::init(service_name);
     let settings = crate::config::Settings::from_args(&args.common)?;
     let ctx = Context::connect(settings).await?;

@@ -3,9 +3,12 @@
 //! Logs: readable lines by default, JSON lines with `PICTUREDAY_LOG_FORMAT=json` (production); the
 //! level comes from `RUST_LOG` (default `info`).
 //!
-//! Traces: OpenTelemetry, exported over OTLP/HTTP when the standard `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set and `OTEL_TRACES_EXPORTER` is not `none`;
-//! `OTEL_SERVICE_NAME` names the service. The W3C trace context travels in NATS message headers
+//! Traces and metrics: OpenTelemetry, exported over OTLP/HTTP when the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+//! `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`) is set and `OTEL_TRACES_EXPORTER` /
+//! `OTEL_METRICS_EXPORTER` is not `none`; `OTEL_SERVICE_NAME` names the service and
+//! `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds) sets how often metrics are sent. The metrics
+//! themselves are listed in [`crate::metrics`]. The W3C trace context travels in NATS message headers
 //! (`traceparent`, `tracestate`), so one trace follows a photo from the upload request through
 //! every service.
 
@@ -16,6 +19,8 @@ use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -24,12 +29,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+static METER_PROVIDER: OnceLock<SdkMeterProvider> = OnceLock::new();
 
-fn otlp_configured() -> bool {
-    let exporter_off = std::env::var("OTEL_TRACES_EXPORTER").is_ok_and(|v| v == "none");
+/// Whether OTLP export of one signal (`TRACES`, `METRICS`) is configured and not turned off.
+fn otlp_configured(signal: &str) -> bool {
+    let exporter_off = std::env::var(format!("OTEL_{signal}_EXPORTER")).is_ok_and(|v| v == "none");
     let endpoint = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"),
     ]
     .iter()
     .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
@@ -40,7 +47,7 @@ fn otlp_configured() -> bool {
 /// call (tests start several services in one process) changes nothing.
 pub fn init(service: &str) {
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
-    if otlp_configured() {
+    if otlp_configured("TRACES") {
         match opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
@@ -49,17 +56,43 @@ pub fn init(service: &str) {
             Err(error) => eprintln!("OpenTelemetry: cannot export traces over OTLP: {error}"),
         }
     }
-    install(builder.build());
+    let mut meters = SdkMeterProvider::builder().with_resource(resource(service));
+    if otlp_configured("METRICS") {
+        match opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => meters = meters.with_reader(PeriodicReader::builder(exporter).build()),
+            Err(error) => eprintln!("OpenTelemetry: cannot export metrics over OTLP: {error}"),
+        }
+    }
+    install(builder.build(), meters.build());
 }
 
-/// Like [`init`], sending every span to `exporter` as it ends (tests read spans back this way).
-pub fn init_with_exporter<E: SpanExporter + 'static>(service: &str, exporter: E) {
+/// Like [`init`], sending every span to `spans` as it ends and metrics to `metrics` when
+/// [`flush_metrics`] is called (tests read them back this way).
+pub fn init_with_exporters<S, M>(service: &str, spans: S, metrics: M)
+where
+    S: SpanExporter + 'static,
+    M: PushMetricExporter,
+{
     install(
         SdkTracerProvider::builder()
             .with_resource(resource(service))
-            .with_simple_exporter(exporter)
+            .with_simple_exporter(spans)
+            .build(),
+        SdkMeterProvider::builder()
+            .with_resource(resource(service))
+            .with_reader(PeriodicReader::builder(metrics).build())
             .build(),
     );
+}
+
+/// Sends the metrics gathered so far to the exporter.
+pub fn flush_metrics() {
+    if let Some(Err(error)) = METER_PROVIDER.get().map(SdkMeterProvider::force_flush) {
+        eprintln!("OpenTelemetry: flushing metrics: {error}");
+    }
 }
 
 fn resource(service: &str) -> Resource {
@@ -71,9 +104,12 @@ fn resource(service: &str) -> Resource {
     }
 }
 
-fn install(provider: SdkTracerProvider) {
+fn install(provider: SdkTracerProvider, meters: SdkMeterProvider) {
     if PROVIDER.set(provider.clone()).is_err() {
         return;
+    }
+    if METER_PROVIDER.set(meters.clone()).is_ok() {
+        opentelemetry::global::set_meter_provider(meters);
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env()
@@ -88,11 +124,12 @@ fn install(provider: SdkTracerProvider) {
     opentelemetry::global::set_tracer_provider(provider);
 }
 
-/// Sends spans not yet exported; call before the process exits.
+/// Sends spans and metrics not yet exported; call before the process exits.
 pub fn shutdown() {
     if let Some(Err(error)) = PROVIDER.get().map(SdkTracerProvider::force_flush) {
         eprintln!("OpenTelemetry: flushing spans: {error}");
     }
+    flush_metrics();
 }
 
 /// The current span's trace context as W3C headers, for an event about to be published.

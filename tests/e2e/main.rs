@@ -23,6 +23,7 @@ macro_rules! on_each_backend {
 mod access;
 mod database;
 mod pipeline;
+mod processes;
 mod scaling;
 mod storage;
 mod tracing;

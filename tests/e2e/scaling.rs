@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
-use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{Backend, TestApp, file_part, zip_of};
-use reqwest::multipart::Form;
+use pictureday_tests::{Backend, TestApp};
 use serde_json::Value;
 
 on_each_backend!(two_image_processors_share_the_work_exactly_once);
@@ -16,12 +14,8 @@ async fn two_image_processors_share_the_work_exactly_once(backend: Backend) -> a
     const PHOTOS: u32 = 40;
     let app = TestApp::spawn_with_image_processors(backend, 1).await?;
     let token = app.create_district("springfield", "Springfield").await?;
-    let mut roster = String::from("role,sis_id,student_number,first_name,last_name\n");
-    for n in 0..PHOTOS {
-        roster.push_str(&format!("student,S{n},{n},First{n},Last{n}\n"));
-    }
-    let (status, _) = app.upload_roster(&token, "springfield", &roster).await?;
-    assert_eq!(status, 200);
+    app.upload_numbered_roster(&token, "springfield", PHOTOS)
+        .await?;
 
     // Every processed and applied event the services publish, as they publish it.
     let nats = async_nats::connect(&app.nats_url).await?;
@@ -32,23 +26,9 @@ async fn two_image_processors_share_the_work_exactly_once(backend: Backend) -> a
         .subscribe("pictureday.photo.applied.springfield.>")
         .await?;
 
-    let mut entries = Vec::new();
-    for n in 0..PHOTOS {
-        entries.push((format!("{n}.jpg"), jpeg(photo(1200, 1500, n))?));
-    }
-    let entries: Vec<(&str, Vec<u8>)> = entries
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.clone()))
-        .collect();
-    let (status, accepted) = app
-        .import(
-            &token,
-            "springfield",
-            Form::new().part("archive", file_part("batch.zip", zip_of(&entries)?)),
-        )
+    let job_id = app
+        .import_numbered_photos(&token, "springfield", PHOTOS, (1200, 1500))
         .await?;
-    assert_eq!(status, 202, "{accepted}");
-    let job_id = accepted["job_id"].as_str().unwrap_or_default().to_owned();
     let job = app.wait_for_job(&token, "springfield", &job_id).await?;
     assert_eq!(job["state"], "finished");
     assert_eq!(job["counts"]["applied"], PHOTOS);

@@ -15,7 +15,11 @@ on_each_backend!(one_trace_spans_all_five_services);
 async fn one_trace_spans_all_five_services(backend: Backend) -> anyhow::Result<()> {
     // Installed before the app starts, so every service's spans land here.
     let exporter = InMemorySpanExporter::default();
-    pictureday_shared::telemetry::init_with_exporter("pictureday-tests", exporter.clone());
+    pictureday_shared::telemetry::init_with_exporters(
+        "pictureday-tests",
+        exporter.clone(),
+        opentelemetry_sdk::metrics::InMemoryMetricExporter::default(),
+    );
     let app = TestApp::spawn(backend).await?;
     let token = app.create_district("springfield", "Springfield").await?;
     let (status, _) = app

@@ -36,6 +36,7 @@ pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()
     let cores = &cores;
     bus::consume_concurrently(
         &ctx.js,
+        &ctx.settings.topology,
         consumers::IMAGE_PROCESSOR,
         workers * 2,
         shutdown,
@@ -128,7 +129,12 @@ async fn handle_in_span(ctx: &Context, cores: &Semaphore, delivery: Delivery) ->
 }
 
 fn rejected(event: &PhotoMatched, reason: String) -> Result<Outgoing, bus::BusError> {
-    PhotoRejected::outgoing(&event.file, Some(event.person_id.clone()), reason)
+    PhotoRejected::outgoing(
+        consumers::IMAGE_PROCESSOR,
+        &event.file,
+        Some(event.person_id.clone()),
+        reason,
+    )
 }
 
 async fn process(

@@ -28,9 +28,14 @@ pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<
 }
 
 pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    bus::consume_batches(&ctx.js, consumers::MATCHER, MAX_BATCH, shutdown, |batch| {
-        match_batch(&ctx, batch)
-    })
+    bus::consume_batches(
+        &ctx.js,
+        &ctx.settings.topology,
+        consumers::MATCHER,
+        MAX_BATCH,
+        shutdown,
+        |batch| match_batch(&ctx, batch),
+    )
     .await
 }
 
@@ -187,6 +192,7 @@ fn unmatched(event: &PhotoIngested, reason: String) -> Result<Outgoing, bus::Bus
 
 fn given_up(event: &PhotoIngested, error: &anyhow::Error) -> Result<Outgoing, bus::BusError> {
     PhotoRejected::outgoing(
+        consumers::MATCHER,
         &event.file,
         None,
         format!(

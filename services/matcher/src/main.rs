@@ -1,12 +1,5 @@
-use clap::Parser;
-use pictureday_shared::runtime::{ServiceArgs, run_service};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    run_service(
-        "pictureday-matcher",
-        ServiceArgs::parse(),
-        pictureday_matcher::component,
-    )
-    .await
+    pictureday_shared::runtime::run_service("pictureday-matcher", pictureday_matcher::component)
+        .await
 }

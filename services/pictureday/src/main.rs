@@ -40,8 +40,9 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli: Cli = pictureday_shared::config_file::parse_args()?;
     telemetry::init("pictureday");
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => run(args).await,
     }
 }

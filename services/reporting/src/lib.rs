@@ -43,6 +43,7 @@ async fn project(
 ) -> anyhow::Result<()> {
     bus::consume_batches(
         &ctx.js,
+        &ctx.settings.topology,
         consumers::REPORTING,
         MAX_BATCH,
         shutdown,

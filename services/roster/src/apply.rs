@@ -20,9 +20,14 @@ use tracing::Instrument;
 const MAX_BATCH: usize = 256;
 
 pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    bus::consume_batches(&ctx.js, consumers::ROSTER, MAX_BATCH, shutdown, |batch| {
-        apply_batch(&ctx, batch)
-    })
+    bus::consume_batches(
+        &ctx.js,
+        &ctx.settings.topology,
+        consumers::ROSTER,
+        MAX_BATCH,
+        shutdown,
+        |batch| apply_batch(&ctx, batch),
+    )
     .await
 }
 
@@ -82,6 +87,7 @@ async fn apply_one(
         .await?;
     let Some(person) = person else {
         return Ok(PhotoRejected::outgoing(
+            consumers::ROSTER,
             file,
             Some(event.person_id.clone()),
             "the person it matched is no longer on the roster".into(),

@@ -1,12 +1,4 @@
-use clap::Parser;
-use pictureday_shared::runtime::{ServiceArgs, run_service};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    run_service(
-        "pictureday-roster",
-        ServiceArgs::parse(),
-        pictureday_roster::component,
-    )
-    .await
+    pictureday_shared::runtime::run_service("pictureday-roster", pictureday_roster::component).await
 }

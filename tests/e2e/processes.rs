@@ -1,0 +1,301 @@
+//! The image stage as separate operating-system processes, as it is deployed: several share one
+//! durable consumer; one killed outright loses nothing; one stopped with SIGTERM finishes or
+//! hands back its work and exits cleanly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{Info, PullConsumer};
+use futures::StreamExt;
+use pictureday_shared::bus::{PIPELINE_STREAM, consumers};
+use pictureday_tests::{Backend, ServiceProcess, TestApp, Topology};
+use serde_json::Value;
+
+const IMAGE_PROCESSOR: &str = env!("CARGO_BIN_EXE_image-processor-under-test");
+const DISTRICT: &str = "springfield";
+/// Big enough that a batch takes a while, so a process can be stopped in the middle of it.
+const PHOTO_SIZE: (u32, u32) = (1600, 2000);
+
+on_each_backend!(
+    three_processes_share_the_work_exactly_once,
+    a_killed_process_loses_nothing,
+    sigterm_finishes_or_hands_back_the_work,
+);
+
+/// The main services in this process without an image-processor, so every photo must be
+/// processed by the processes the test starts.
+async fn app_without_image_processor(
+    backend: Backend,
+    ack_wait_secs: u64,
+) -> anyhow::Result<TestApp> {
+    TestApp::spawn_with(
+        backend,
+        Topology {
+            without_image_processor: true,
+            ack_wait_secs: Some(ack_wait_secs),
+            ..Topology::default()
+        },
+    )
+    .await
+}
+
+async fn start_processes(app: &TestApp, count: usize) -> anyhow::Result<Vec<ServiceProcess>> {
+    let mut processes = Vec::new();
+    for n in 0..count {
+        processes.push(
+            app.spawn_image_processor(IMAGE_PROCESSOR, &format!("processor-{n}"))
+                .await?,
+        );
+    }
+    Ok(processes)
+}
+
+async fn image_consumer(app: &TestApp) -> anyhow::Result<Info> {
+    let stream = app.ctx.js.get_stream(PIPELINE_STREAM).await?;
+    Ok(stream.consumer_info(consumers::IMAGE_PROCESSOR).await?)
+}
+
+/// Per file sequence number, the instances that published its `photo.processed` (more than
+/// one only after a redelivery).
+type ProcessedBy = BTreeMap<u64, Vec<String>>;
+
+/// Reads `photo.processed` events into `seen` until it holds `count` distinct files.
+async fn read_processed(
+    events: &mut async_nats::Subscriber,
+    seen: &mut ProcessedBy,
+    count: usize,
+) -> anyhow::Result<()> {
+    while seen.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(120), events.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("subscription ended"))?;
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        let seq = event["file"]["seq"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no seq: {event}"))?;
+        let instance = event["processed_by"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        seen.entry(seq).or_default().push(instance);
+    }
+    Ok(())
+}
+
+/// Every file of the job was applied exactly once: the job's counts, its log, and the
+/// `photo.applied` events say so.
+async fn assert_applied_exactly_once(
+    app: &TestApp,
+    token: &str,
+    job_id: &str,
+    applied: &mut async_nats::Subscriber,
+    photos: u32,
+) -> anyhow::Result<()> {
+    let job = app.wait_for_job(token, DISTRICT, job_id).await?;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["counts"]["applied"], photos, "{job}");
+    assert_eq!(job["counts"]["rejected"], 0, "{job}");
+    let log = app.log(token, DISTRICT, job_id).await?;
+    assert_eq!(log.len() as u32, photos);
+    let files: BTreeSet<&str> = log.iter().filter_map(|r| r["file_name"].as_str()).collect();
+    assert_eq!(
+        files.len() as u32,
+        photos,
+        "a file appears twice in the log"
+    );
+    assert!(log.iter().all(|r| r["outcome"] == "applied"), "{log:?}");
+
+    let mut applied_files = BTreeSet::new();
+    for _ in 0..photos {
+        let message = tokio::time::timeout(Duration::from_secs(10), applied.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("subscription ended"))?;
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        assert_eq!(event["outcome"], "applied", "{event}");
+        assert!(
+            applied_files.insert(event["file"]["seq"].as_u64()),
+            "applied twice: {event}"
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), applied.next())
+            .await
+            .is_err(),
+        "more photo.applied events than files"
+    );
+    let missing = app
+        .get_json(
+            token,
+            &format!("/v1/districts/{DISTRICT}/people?missing_photo=true"),
+        )
+        .await?;
+    assert_eq!(missing["items"], serde_json::json!([]));
+    Ok(())
+}
+
+async fn three_processes_share_the_work_exactly_once(backend: Backend) -> anyhow::Result<()> {
+    const PHOTOS: u32 = 45;
+    let app = app_without_image_processor(backend, 60).await?;
+    let mut processes = start_processes(&app, 3).await?;
+    let token = app.create_district(DISTRICT, "Springfield").await?;
+    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
+    let nats = async_nats::connect(&app.nats_url).await?;
+    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
+    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
+
+    let job_id = app
+        .import_numbered_photos(&token, DISTRICT, PHOTOS, (1200, 1500))
+        .await?;
+    let mut seen = ProcessedBy::new();
+    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
+    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
+
+    // Nobody died, so nothing was done twice, and every process did a share.
+    let mut shares: BTreeMap<&str, u32> = BTreeMap::new();
+    for (seq, instances) in &seen {
+        assert_eq!(instances.len(), 1, "file {seq} processed by {instances:?}");
+        *shares.entry(instances[0].as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        shares.keys().copied().collect::<Vec<_>>(),
+        ["processor-0", "processor-1", "processor-2"],
+        "{shares:?}"
+    );
+    assert_eq!(shares.values().sum::<u32>(), PHOTOS);
+    let consumer = image_consumer(&app).await?;
+    assert_eq!(consumer.delivered.consumer_sequence, u64::from(PHOTOS));
+    assert_eq!(consumer.num_ack_pending, 0);
+    assert_eq!(consumer.num_pending, 0);
+
+    for process in &mut processes {
+        let status = process.terminate(Duration::from_secs(20)).await?;
+        assert!(
+            status.success(),
+            "{}: {status}\n{}",
+            process.instance,
+            process.log()
+        );
+    }
+    app.stop().await
+}
+
+async fn a_killed_process_loses_nothing(backend: Backend) -> anyhow::Result<()> {
+    const PHOTOS: u32 = 45;
+    // A short ack wait, so the dead process's photos come back within the test's patience.
+    let app = app_without_image_processor(backend, 2).await?;
+    let mut processes = start_processes(&app, 3).await?;
+    let token = app.create_district(DISTRICT, "Springfield").await?;
+    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
+    let nats = async_nats::connect(&app.nats_url).await?;
+    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
+    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
+
+    let job_id = app
+        .import_numbered_photos(&token, DISTRICT, PHOTOS, PHOTO_SIZE)
+        .await?;
+    // Kill processor-0 the moment it has finished its first photo: it holds more.
+    let mut seen = ProcessedBy::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), processed.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("subscription ended"))?;
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        let instance = event["processed_by"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let victim = instance == "processor-0";
+        seen.entry(event["file"]["seq"].as_u64().unwrap_or(u64::MAX))
+            .or_default()
+            .push(instance);
+        if victim {
+            processes[0].kill()?;
+            break;
+        }
+    }
+    let held = image_consumer(&app).await?.num_ack_pending;
+    assert!(held > 0, "nothing was in flight when the process died");
+
+    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
+    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
+
+    // What the dead process held was delivered again, to the survivors.
+    let consumer = image_consumer(&app).await?;
+    assert!(
+        consumer.delivered.consumer_sequence > u64::from(PHOTOS),
+        "no redelivery: {} deliveries of {PHOTOS} photos",
+        consumer.delivered.consumer_sequence
+    );
+    assert_eq!(consumer.num_ack_pending, 0);
+    assert_eq!(consumer.num_pending, 0);
+    for process in &mut processes[1..] {
+        let status = process.terminate(Duration::from_secs(20)).await?;
+        assert!(status.success(), "{}: {status}", process.instance);
+    }
+    app.stop().await
+}
+
+async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Result<()> {
+    const PHOTOS: u32 = 30;
+    // Production's ack wait: anything the stopped process kept would be stuck for a minute,
+    // which the consumer's state below would show.
+    let app = app_without_image_processor(backend, 60).await?;
+    let mut first = start_processes(&app, 1).await?.remove(0);
+    let token = app.create_district(DISTRICT, "Springfield").await?;
+    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
+    let nats = async_nats::connect(&app.nats_url).await?;
+    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
+    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
+
+    let job_id = app
+        .import_numbered_photos(&token, DISTRICT, PHOTOS, PHOTO_SIZE)
+        .await?;
+    let mut seen = ProcessedBy::new();
+    read_processed(&mut processed, &mut seen, 1).await?;
+    let status = first.terminate(Duration::from_secs(30)).await?;
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status}\n{}",
+        first.log()
+    );
+    // What it finished before exiting.
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(300), processed.next()).await
+    {
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        seen.entry(event["file"]["seq"].as_u64().unwrap_or(u64::MAX))
+            .or_default()
+            .push(first.instance.clone());
+    }
+    let done_by_first = seen.len() as u32;
+    assert!(done_by_first < PHOTOS, "the first process did everything");
+
+    // Everything else can be taken by another instance at once: nothing waits for an ack
+    // timeout. Taken here the way an instance takes work, then handed back.
+    let stream = app.ctx.js.get_stream(PIPELINE_STREAM).await?;
+    let consumer: PullConsumer = stream
+        .get_consumer(consumers::IMAGE_PROCESSOR)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let available: Vec<_> = consumer
+        .fetch()
+        .max_messages(PHOTOS as usize)
+        .messages()
+        .await?
+        .collect()
+        .await;
+    assert_eq!(available.len() as u32, PHOTOS - done_by_first);
+    for message in available {
+        message
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .ack_with(AckKind::Nak(None))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+
+    let _second = start_processes(&app, 1).await?;
+    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
+    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
+    app.stop().await
+}
