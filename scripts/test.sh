@@ -8,8 +8,10 @@ scripts/install-deps.sh
 cargo fmt --all -- --check
 # Deployment files: YAML lint, compose schema, helm values schema, rendered manifests.
 scripts/check-deploy.sh
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-else
-  cargo test --workspace --no-fail-fast
+# nextest runs every test in its own process, which the tests rely on: each installs its own
+# OpenTelemetry exporters, and the process tests start and kill services of their own.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "cargo-nextest is required (cargo install cargo-nextest --locked)" >&2
+  exit 1
 fi
+cargo nextest run --workspace --no-fail-fast
