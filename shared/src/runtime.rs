@@ -94,10 +94,9 @@ async fn drain_nats(nats: &async_nats::Client) {
         tracing::warn!(%error, "draining NATS at shutdown");
         return;
     }
+    // The client closes once drained, after which every command (a flush among them) fails.
     let deadline = tokio::time::Instant::now() + DRAIN_PATIENCE;
-    while nats.connection_state() == async_nats::connection::State::Connected
-        && tokio::time::Instant::now() < deadline
-    {
+    while nats.flush().await.is_ok() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -13,6 +13,7 @@
 //! every service.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use async_nats::HeaderMap;
@@ -118,7 +119,10 @@ fn install(provider: SdkTracerProvider, meters: SdkMeterProvider) {
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(json.then(|| tracing_subscriber::fmt::layer().json()))
-        .with((!json).then(tracing_subscriber::fmt::layer))
+        .with((!json).then(|| {
+            // Colours only for a person at a terminal, not in log files.
+            tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal())
+        }))
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("pictureday")))
         .try_init();
     opentelemetry::global::set_tracer_provider(provider);
