@@ -283,6 +283,9 @@ for name, over in ci_values.items():
     cm = next(iter(kinds["ConfigMap"].values()))["data"]
     check(f"[{name}] ConfigMap has NATS_URL, PICTUREDAY_STORAGE, PICTUREDAY_SPOOL_DIR",
           all(cm.get(k) for k in ("NATS_URL", "PICTUREDAY_STORAGE", "PICTUREDAY_SPOOL_DIR")))
+    check(f"[{name}] ConfigMap carries the JetStream replicas and ack wait from values",
+          cm.get("PICTUREDAY_NATS_REPLICAS") == str(v["nats"]["replicas"])
+          and cm.get("PICTUREDAY_ACK_WAIT_SECS") == str(v["nats"]["ackWaitSeconds"]))
     ip = [n for n in deps if n.endswith("image-processor")][0]
     hpa_ip = [n for n in kinds.get("HorizontalPodAutoscaler", {}) if n.endswith("image-processor")]
     so = kinds.get("ScaledObject", {})
