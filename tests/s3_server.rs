@@ -22,8 +22,14 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Starts a server with one empty bucket, [`BUCKET`].
+    /// Starts a server with one empty bucket, [`BUCKET`], addressed by path.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with_domain(None).await
+    }
+
+    /// With `domain`, the server also takes virtual-hosted requests: `BUCKET.<domain>` in the
+    /// `Host` header names the bucket.
+    pub async fn start_with_domain(domain: Option<&str>) -> anyhow::Result<Self> {
         let binary = binary()?;
         let root = tempfile::Builder::new()
             .prefix("pictureday-s3-")
@@ -34,6 +40,13 @@ impl S3Server {
         let child = Command::new(&binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            // The Host header carries the port, so the server's domain must too.
+            .args(
+                domain
+                    .map(|d| ["--domain".to_owned(), format!("{d}:{port}")])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg(root.path())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -112,3 +112,34 @@ async fn a_missing_bucket_or_unreachable_endpoint_stops_at_start() -> anyhow::Re
     assert!(error.contains("AWS_ENDPOINT_URL"), "{error}");
     Ok(())
 }
+
+#[tokio::test]
+async fn s3_store_addresses_the_bucket_by_host_name() -> anyhow::Result<()> {
+    // The bucket is named only in the host name (`pictureday-test.s3.test`), as on AWS by
+    // default. Only that name resolves (pinned to loopback): a path-style request, to
+    // `s3.test`, could not even connect.
+    let server = S3Server::start_with_domain(Some("s3.test")).await?;
+    let mut config = config(&server, "s3://pictureday-test/vhost")?;
+    let port = server
+        .endpoint
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    config.endpoint_url = Some(format!("http://s3.test:{port}"));
+    config.force_path_style = false;
+    config.resolve = vec![("pictureday-test.s3.test".into(), "127.0.0.1".parse()?)];
+    let storage = Storage::open(&StorageConfig::S3(config)).await?;
+    storage
+        .put_bytes("d1/photos/p/large.jpg", Bytes::from_static(b"portrait"))
+        .await?;
+    assert_eq!(
+        std::fs::read(server.bucket_dir().join("vhost/d1/photos/p/large.jpg"))?,
+        b"portrait"
+    );
+    assert_eq!(
+        storage.get("d1/photos/p/large.jpg").await?,
+        Bytes::from_static(b"portrait")
+    );
+    Ok(())
+}

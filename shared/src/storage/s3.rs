@@ -58,6 +58,40 @@ pub struct S3Config {
     pub credentials: Option<S3Credentials>,
     /// Files above this size are uploaded in parts of (at least) this size.
     pub part_size: u64,
+    /// Host names answered with these addresses instead of DNS (others still use DNS), for a
+    /// virtual-hosted bucket name that DNS does not know, as on a test or air-gapped network.
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+}
+
+/// DNS with some names answered from a fixed table.
+#[derive(Debug, Clone)]
+struct PinnedResolver {
+    pinned: std::sync::Arc<Vec<(String, std::net::IpAddr)>>,
+}
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for PinnedResolver {
+    fn resolve_dns<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDnsError};
+        let pinned: Vec<std::net::IpAddr> = self
+            .pinned
+            .iter()
+            .filter(|(host, _)| host.eq_ignore_ascii_case(name))
+            .map(|(_, ip)| *ip)
+            .collect();
+        if !pinned.is_empty() {
+            return DnsFuture::ready(Ok(pinned));
+        }
+        let name = name.to_owned();
+        DnsFuture::new(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(ResolveDnsError::new)?;
+            Ok(found.map(|address| address.ip()).collect())
+        })
+    }
 }
 
 impl S3Config {
@@ -89,6 +123,7 @@ impl S3Config {
             force_path_style: false,
             credentials: None,
             part_size: DEFAULT_PART_SIZE,
+            resolve: Vec::new(),
         })
     }
 }
@@ -107,9 +142,15 @@ impl S3Store {
     pub async fn open(config: &S3Config) -> Result<Self, StorageError> {
         // rustls on ring, which the NATS client already builds, rather than the SDK's default
         // aws-lc-rs.
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let builder = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+        let http_client = if config.resolve.is_empty() {
+            builder.build_https()
+        } else {
+            builder.build_with_resolver(PinnedResolver {
+                pinned: std::sync::Arc::new(config.resolve.clone()),
+            })
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
         if let Some(region) = &config.region {
             loader = loader.region(Region::new(region.clone()));
