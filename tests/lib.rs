@@ -135,6 +135,9 @@ pub struct Topology {
     pub without_image_processor: bool,
     /// The consumers' ack wait, when the test needs redelivery sooner than production's.
     pub ack_wait_secs: Option<u64>,
+    /// Serve ingest, roster and reporting each on its own address, as when deployed separately,
+    /// with the gateway in front: the app's base URL is the gateway's.
+    pub behind_gateway: bool,
 }
 
 impl TestApp {
@@ -175,19 +178,62 @@ impl TestApp {
         )?)
         .await?;
         let shutdown = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
         let mut servers = Vec::new();
         let mut components = pictureday::all_components(&ctx, &shutdown)?;
         if topology.without_image_processor {
             components.retain(|c| c.name != "image-processor");
         }
-        servers.push(spawn_server(
-            ctx.clone(),
-            listener,
-            components,
-            shutdown.clone(),
-        ));
+        let base_url = if topology.behind_gateway {
+            let mut upstreams = std::collections::BTreeMap::new();
+            let mut workers = Vec::new();
+            for component in components {
+                if matches!(component.name, "ingest" | "roster" | "reporting") {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                    upstreams.insert(component.name, format!("http://{}", listener.local_addr()?));
+                    servers.push(spawn_server(
+                        ctx.clone(),
+                        listener,
+                        vec![component],
+                        shutdown.clone(),
+                    ));
+                } else {
+                    workers.push(component);
+                }
+            }
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            servers.push(spawn_server(
+                ctx.clone(),
+                listener,
+                workers,
+                shutdown.clone(),
+            ));
+            let upstream = |name: &str| upstreams.get(name).cloned().unwrap_or_default();
+            let gateway = pictureday::gateway::router(pictureday::gateway::Upstreams {
+                ingest: upstream("ingest"),
+                roster: upstream("roster"),
+                reporting: upstream("reporting"),
+            })?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let gateway_shutdown = shutdown.clone();
+            servers.push(tokio::spawn(async move {
+                axum::serve(listener, gateway)
+                    .with_graceful_shutdown(async move { gateway_shutdown.cancelled().await })
+                    .await?;
+                Ok(())
+            }));
+            url
+        } else {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            servers.push(spawn_server(
+                ctx.clone(),
+                listener,
+                components,
+                shutdown.clone(),
+            ));
+            url
+        };
         for n in 0..extra {
             let worker_ctx = Context::connect(settings(
                 dir.path(),

@@ -22,6 +22,7 @@ macro_rules! on_each_backend {
 
 mod access;
 mod database;
+mod gateway;
 mod metrics;
 mod pipeline;
 mod processes;

@@ -1,5 +1,8 @@
-//! The embedded default: all five services in one process, sharing one HTTP port, one database,
-//! one storage and one NATS connection.
+//! The `pictureday` launcher: the embedded default (all five services in one process, sharing
+//! one HTTP port, one database, one storage and one NATS connection), and the gateway that
+//! gives a distributed deployment one address.
+
+pub mod gateway;
 
 use std::path::{Path, PathBuf};
 

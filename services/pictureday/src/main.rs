@@ -22,6 +22,28 @@ struct Cli {
 enum Command {
     /// Runs every service in this process (the embedded default).
     Serve(ServeArgs),
+    /// Serves the whole public API on one address, forwarding each request to the service
+    /// that serves it (for services deployed separately).
+    Gateway(GatewayArgs),
+}
+
+#[derive(clap::Args)]
+struct GatewayArgs {
+    /// Address of the public API.
+    #[arg(long, env = "PICTUREDAY_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+
+    /// The ingest service (imports), e.g. `http://ingest:8080`.
+    #[arg(long, env = "PICTUREDAY_INGEST_URL")]
+    ingest_url: String,
+
+    /// The roster service (districts, tokens, people, photos, reports).
+    #[arg(long, env = "PICTUREDAY_ROSTER_URL")]
+    roster_url: String,
+
+    /// The reporting service (jobs and their logs).
+    #[arg(long, env = "PICTUREDAY_REPORTING_URL")]
+    reporting_url: String,
 }
 
 #[derive(clap::Args)]
@@ -44,7 +66,27 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init("pictureday");
     match cli.command {
         Command::Serve(args) => run(args).await,
+        Command::Gateway(args) => gateway(args).await,
     }
+}
+
+async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let router = pictureday::gateway::router(pictureday::gateway::Upstreams {
+        ingest: args.ingest_url,
+        roster: args.roster_url,
+        reporting: args.reporting_url,
+    })?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "gateway serving");
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    telemetry::shutdown();
+    Ok(())
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
