@@ -120,7 +120,7 @@ errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=lam
 check("compose.yaml valid against the Compose specification schema", not errors,
       "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]))
 svcs = compose["services"]
-pictureday = {n: s for n, s in svcs.items() if s.get("build")}
+pictureday = {n: s for n, s in svcs.items() if s.get("build") and n != "gateway"}
 check("compose has the five services", set(pictureday) == services - {"pictureday"}, sorted(pictureday))
 for name, s in pictureday.items():
     e = s.get("environment", {})
@@ -133,6 +133,14 @@ for name, s in pictureday.items():
 for name, s in svcs.items():
     for dep in (s.get("depends_on") or {}):
         check(f"compose {name} depends on a defined service ({dep})", dep in svcs)
+gw = svcs.get("gateway", {})
+gw_env = gw.get("environment", {})
+check("compose gateway: the launcher's `gateway` in front of ingest, roster and reporting on :8080",
+      gw.get("build", {}).get("args", {}).get("SERVICE") == "pictureday"
+      and gw.get("command") == ["gateway"] and "8080:8080" in gw.get("ports", [])
+      and all(gw_env.get(f"PICTUREDAY_{s.upper()}_URL") == f"http://{s}:8080"
+              for s in ("ingest", "roster", "reporting"))
+      and all(s in (gw.get("depends_on") or {}) for s in ("ingest", "roster", "reporting")))
 check("compose image-processor runs replicas", svcs["image-processor"].get("deploy", {}).get("replicas", 1) > 1)
 nats_cmd = " ".join(svcs["nats"]["command"])
 check("compose NATS has JetStream and monitoring on 8222",

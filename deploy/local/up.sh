@@ -6,10 +6,10 @@
 #   deploy/local/up.sh [--image-processors N] [--dir DIR] [--debug]
 #
 # DIR (default .local-stack/ in the checkout) holds the data, the logs, the settings file every
-# service reads (pictureday.env) and the pids. Ports (loopback): ingest 8081, roster 8082,
-# reporting 8083, matcher 8084, image-processors 8090.., NATS 4222 (monitoring 8222),
-# PostgreSQL 5433, S3 9000. Override with PICTUREDAY_LOCAL_PORT_BASE (default 8080) for the
-# services.
+# service reads (pictureday.env) and the pids. Ports (loopback): the whole API on 8080 (the
+# gateway); behind it ingest 8081, roster 8082, reporting 8083; matcher 8084,
+# image-processors 8090.., NATS 4222 (monitoring 8222), PostgreSQL 5433, S3 9000.
+# PICTUREDAY_LOCAL_PORT_BASE (default 8080) moves the services' ports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -159,6 +159,13 @@ for n in $(seq 0 $((processors - 1))); do
 done
 wait_ready ingest $((base + 1))
 wait_ready reporting $((base + 3))
+PICTUREDAY_LISTEN="127.0.0.1:$base" \
+PICTUREDAY_INGEST_URL="http://127.0.0.1:$((base + 1))" \
+PICTUREDAY_ROSTER_URL="http://127.0.0.1:$((base + 2))" \
+PICTUREDAY_REPORTING_URL="http://127.0.0.1:$((base + 3))" \
+  "$bin/pictureday" gateway > "$dir/logs/gateway.log" 2>&1 &
+started gateway $!
+wait_ready gateway "$base"
 wait_ready matcher $((base + 4))
 for n in $(seq 0 $((processors - 1))); do
   wait_ready "image-processor-$n" $((base + 10 + n))
@@ -166,9 +173,10 @@ done
 
 cat <<MSG
 Pictureday is running as separate processes ($processors image-processors), data in $dir.
-  imports      http://127.0.0.1:$((base + 1))   (POST /v1/districts/{d}/imports)
-  roster       http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports)
-  reporting    http://127.0.0.1:$((base + 3))   (jobs and their logs)
+  API          http://127.0.0.1:$base   (the gateway, in front of:)
+    ingest     http://127.0.0.1:$((base + 1))   (imports)
+    roster     http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports)
+    reporting  http://127.0.0.1:$((base + 3))   (jobs and their logs)
   NATS         nats://127.0.0.1:$nats_port (monitoring http://127.0.0.1:$((nats_port + 4000)))
   PostgreSQL   postgres://postgres@127.0.0.1:$pg_port/pictureday
   S3           http://127.0.0.1:$s3_port (bucket pictureday)
