@@ -258,8 +258,30 @@ for name, over in ci_values.items():
     for o in objs:
         kinds.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
     deps = kinds.get("Deployment", {})
-    check(f"[{name}] a Deployment per service", len(deps) == 5, sorted(deps))
+    gateways = {n: d for n, d in deps.items() if n.endswith("-gateway")}
+    check(f"[{name}] a Deployment per service" + (" and the gateway" if v["gateway"]["enabled"] else ""),
+          len(deps) == 5 + bool(v["gateway"]["enabled"]) and len(gateways) == bool(v["gateway"]["enabled"]),
+          sorted(deps))
+    services_by_name = kinds.get("Service", {})
+    for gname, g in gateways.items():
+        c = g["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        upstreams = [env.get(f"PICTUREDAY_{s.upper()}_URL", "") for s in ("ingest", "roster", "reporting")]
+        problems = []
+        if c.get("args") != ["gateway"]: problems.append("args")
+        if not all(u.startswith("http://") and u.removeprefix("http://").split(":")[0] in services_by_name
+                   and u.removeprefix("http://").split(":")[0].endswith(s)
+                   for u, s in zip(upstreams, ("ingest", "roster", "reporting"))):
+            problems.append(f"upstreams {upstreams}")
+        if c.get("envFrom") or any("valueFrom" in e for e in c.get("env", [])): problems.append("secrets")
+        if c["readinessProbe"]["httpGet"]["path"] != "/readyz": problems.append("readiness")
+        if not c["securityContext"].get("readOnlyRootFilesystem"): problems.append("readOnlyRootFilesystem")
+        if not c["image"].split("/")[-1].startswith(v["image"]["repository"] + ":"): problems.append("launcher image")
+        check(f"[{name}] {gname}: `pictureday gateway` to the three API Services, no secrets",
+              not problems, problems)
     for dname, d in deps.items():
+        if dname in gateways:
+            continue
         spec = d["spec"]["template"]["spec"]
         c = spec["containers"][0]
         envs = {e["name"] for e in c.get("env", [])}
