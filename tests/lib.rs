@@ -492,11 +492,22 @@ impl TestApp {
             .iter()
             .map(|(n, b)| (n.as_str(), b.clone()))
             .collect();
+        self.import_archive(token, district, zip_of(&entries)?)
+            .await
+    }
+
+    /// Imports `archive` as a zip; expects it accepted and returns the job id.
+    pub async fn import_archive(
+        &self,
+        token: &str,
+        district: &str,
+        archive: Vec<u8>,
+    ) -> anyhow::Result<String> {
         let (status, accepted) = self
             .import(
                 token,
                 district,
-                Form::new().part("archive", file_part("batch.zip", zip_of(&entries)?)),
+                Form::new().part("archive", file_part("batch.zip", archive)),
             )
             .await?;
         anyhow::ensure!(status == 202, "import: {status}: {accepted}");

@@ -3,8 +3,7 @@
 //! and authorisation left to the services.
 
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{Backend, TestApp, Topology, file_part, zip_of};
-use reqwest::multipart::Form;
+use pictureday_tests::{Backend, TestApp, Topology, zip_of};
 
 on_each_backend!(one_address_serves_the_whole_api);
 
@@ -29,15 +28,7 @@ async fn one_address_serves_the_whole_api(backend: Backend) -> anyhow::Result<()
         ("1.jpg", jpeg(photo(800, 1000, 1))?),
         ("notes.bin", filler),
     ])?;
-    let (status, accepted) = app
-        .import(
-            &token,
-            "springfield",
-            Form::new().part("archive", file_part("batch.zip", archive)),
-        )
-        .await?;
-    assert_eq!(status, 202, "{accepted}");
-    let job_id = accepted["job_id"].as_str().unwrap_or_default();
+    let job_id = &app.import_archive(&token, "springfield", archive).await?;
 
     // Reporting: the job and its log.
     let job = app.wait_for_job(&token, "springfield", job_id).await?;

@@ -5,8 +5,7 @@ use opentelemetry_sdk::metrics::InMemoryMetricExporter;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{Backend, TestApp, file_part, zip_of};
-use reqwest::multipart::Form;
+use pictureday_tests::{Backend, TestApp, zip_of};
 
 on_each_backend!(a_batch_is_counted_by_stage);
 
@@ -72,15 +71,7 @@ async fn a_batch_is_counted_by_stage(backend: Backend) -> anyhow::Result<()> {
         ("3.jpg", b"%PDF-1.4 not a photo".to_vec()),
         ("nobody.jpg", jpeg(photo(400, 500, 9))?),
     ])?;
-    let (status, accepted) = app
-        .import(
-            &token,
-            "springfield",
-            Form::new().part("archive", file_part("batch.zip", archive)),
-        )
-        .await?;
-    assert_eq!(status, 202, "{accepted}");
-    let job_id = accepted["job_id"].as_str().unwrap_or_default();
+    let job_id = &app.import_archive(&token, "springfield", archive).await?;
     let job = app.wait_for_job(&token, "springfield", job_id).await?;
     assert_eq!(job["counts"]["applied"], 3, "{job}");
     assert_eq!(job["counts"]["rejected"], 1, "{job}");

@@ -23,21 +23,64 @@ on_each_backend!(
     sigterm_finishes_or_hands_back_the_work,
 );
 
-/// The main services in this process without an image-processor, so every photo must be
-/// processed by the processes the test starts.
-async fn app_without_image_processor(
-    backend: Backend,
-    ack_wait_secs: u64,
-) -> anyhow::Result<TestApp> {
-    TestApp::spawn_with(
-        backend,
-        Topology {
-            without_image_processor: true,
-            ack_wait_secs: Some(ack_wait_secs),
-            ..Topology::default()
-        },
-    )
-    .await
+/// A batch on its way: the main services in this process without an image-processor (so every
+/// photo is processed by the processes the test starts), a district whose roster has a student
+/// per photo, and the events the test watches.
+struct Batch {
+    app: TestApp,
+    processes: Vec<ServiceProcess>,
+    token: String,
+    job_id: String,
+    processed: async_nats::Subscriber,
+    applied: async_nats::Subscriber,
+}
+
+impl Batch {
+    async fn start(
+        backend: Backend,
+        ack_wait_secs: u64,
+        processes: usize,
+        photos: u32,
+        size: (u32, u32),
+    ) -> anyhow::Result<Self> {
+        let app = TestApp::spawn_with(
+            backend,
+            Topology {
+                without_image_processor: true,
+                ack_wait_secs: Some(ack_wait_secs),
+                ..Topology::default()
+            },
+        )
+        .await?;
+        let processes = start_processes(&app, processes).await?;
+        let token = app.create_district(DISTRICT, "Springfield").await?;
+        app.upload_numbered_roster(&token, DISTRICT, photos).await?;
+        let nats = async_nats::connect(&app.nats_url).await?;
+        let processed = nats.subscribe("pictureday.photo.processed.>").await?;
+        let applied = nats.subscribe("pictureday.photo.applied.>").await?;
+        let job_id = app
+            .import_numbered_photos(&token, DISTRICT, photos, size)
+            .await?;
+        Ok(Self {
+            app,
+            processes,
+            token,
+            job_id,
+            processed,
+            applied,
+        })
+    }
+
+    async fn assert_applied_exactly_once(&mut self, photos: u32) -> anyhow::Result<()> {
+        assert_applied_exactly_once(
+            &self.app,
+            &self.token,
+            &self.job_id,
+            &mut self.applied,
+            photos,
+        )
+        .await
+    }
 }
 
 async fn start_processes(app: &TestApp, count: usize) -> anyhow::Result<Vec<ServiceProcess>> {
@@ -136,20 +179,10 @@ async fn assert_applied_exactly_once(
 
 async fn three_processes_share_the_work_exactly_once(backend: Backend) -> anyhow::Result<()> {
     const PHOTOS: u32 = 45;
-    let app = app_without_image_processor(backend, 60).await?;
-    let mut processes = start_processes(&app, 3).await?;
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
-    let nats = async_nats::connect(&app.nats_url).await?;
-    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
-    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
-
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, PHOTOS, (1200, 1500))
-        .await?;
+    let mut batch = Batch::start(backend, 60, 3, PHOTOS, (1200, 1500)).await?;
     let mut seen = ProcessedBy::new();
-    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
-    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
+    read_processed(&mut batch.processed, &mut seen, PHOTOS as usize).await?;
+    batch.assert_applied_exactly_once(PHOTOS).await?;
 
     // Nobody died, so nothing was done twice, and every process did a share.
     let mut shares: BTreeMap<&str, u32> = BTreeMap::new();
@@ -163,12 +196,12 @@ async fn three_processes_share_the_work_exactly_once(backend: Backend) -> anyhow
         "{shares:?}"
     );
     assert_eq!(shares.values().sum::<u32>(), PHOTOS);
-    let consumer = image_consumer(&app).await?;
+    let consumer = image_consumer(&batch.app).await?;
     assert_eq!(consumer.delivered.consumer_sequence, u64::from(PHOTOS));
     assert_eq!(consumer.num_ack_pending, 0);
     assert_eq!(consumer.num_pending, 0);
 
-    for process in &mut processes {
+    for process in &mut batch.processes {
         let status = process.terminate(Duration::from_secs(20)).await?;
         assert!(
             status.success(),
@@ -177,27 +210,17 @@ async fn three_processes_share_the_work_exactly_once(backend: Backend) -> anyhow
             process.log()
         );
     }
-    app.stop().await
+    batch.app.stop().await
 }
 
 async fn a_killed_process_loses_nothing(backend: Backend) -> anyhow::Result<()> {
     const PHOTOS: u32 = 45;
     // A short ack wait, so the dead process's photos come back within the test's patience.
-    let app = app_without_image_processor(backend, 2).await?;
-    let mut processes = start_processes(&app, 3).await?;
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
-    let nats = async_nats::connect(&app.nats_url).await?;
-    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
-    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
-
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, PHOTOS, PHOTO_SIZE)
-        .await?;
+    let mut batch = Batch::start(backend, 2, 3, PHOTOS, PHOTO_SIZE).await?;
     // Kill processor-0 the moment it has finished its first photo: it holds more.
     let mut seen = ProcessedBy::new();
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(60), processed.next())
+        let message = tokio::time::timeout(Duration::from_secs(60), batch.processed.next())
             .await?
             .ok_or_else(|| anyhow::anyhow!("subscription ended"))?;
         let event: Value = serde_json::from_slice(&message.payload)?;
@@ -210,18 +233,18 @@ async fn a_killed_process_loses_nothing(backend: Backend) -> anyhow::Result<()> 
             .or_default()
             .push(instance);
         if victim {
-            processes[0].kill()?;
+            batch.processes[0].kill()?;
             break;
         }
     }
-    let held = image_consumer(&app).await?.num_ack_pending;
+    let held = image_consumer(&batch.app).await?.num_ack_pending;
     assert!(held > 0, "nothing was in flight when the process died");
 
-    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
-    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
+    read_processed(&mut batch.processed, &mut seen, PHOTOS as usize).await?;
+    batch.assert_applied_exactly_once(PHOTOS).await?;
 
     // What the dead process held was delivered again, to the survivors.
-    let consumer = image_consumer(&app).await?;
+    let consumer = image_consumer(&batch.app).await?;
     assert!(
         consumer.delivered.consumer_sequence > u64::from(PHOTOS),
         "no redelivery: {} deliveries of {PHOTOS} photos",
@@ -229,30 +252,21 @@ async fn a_killed_process_loses_nothing(backend: Backend) -> anyhow::Result<()> 
     );
     assert_eq!(consumer.num_ack_pending, 0);
     assert_eq!(consumer.num_pending, 0);
-    for process in &mut processes[1..] {
+    for process in &mut batch.processes[1..] {
         let status = process.terminate(Duration::from_secs(20)).await?;
         assert!(status.success(), "{}: {status}", process.instance);
     }
-    app.stop().await
+    batch.app.stop().await
 }
 
 async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Result<()> {
     const PHOTOS: u32 = 30;
     // Production's ack wait: anything the stopped process kept would be stuck for a minute,
     // which the consumer's state below would show.
-    let app = app_without_image_processor(backend, 60).await?;
-    let mut first = start_processes(&app, 1).await?.remove(0);
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
-    let nats = async_nats::connect(&app.nats_url).await?;
-    let mut processed = nats.subscribe("pictureday.photo.processed.>").await?;
-    let mut applied = nats.subscribe("pictureday.photo.applied.>").await?;
-
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, PHOTOS, PHOTO_SIZE)
-        .await?;
+    let mut batch = Batch::start(backend, 60, 1, PHOTOS, PHOTO_SIZE).await?;
     let mut seen = ProcessedBy::new();
-    read_processed(&mut processed, &mut seen, 1).await?;
+    read_processed(&mut batch.processed, &mut seen, 1).await?;
+    let first = &mut batch.processes[0];
     let status = first.terminate(Duration::from_secs(30)).await?;
     assert!(
         status.success(),
@@ -261,7 +275,7 @@ async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Re
     );
     // What it finished before exiting.
     while let Ok(Some(message)) =
-        tokio::time::timeout(Duration::from_millis(300), processed.next()).await
+        tokio::time::timeout(Duration::from_millis(300), batch.processed.next()).await
     {
         let event: Value = serde_json::from_slice(&message.payload)?;
         seen.entry(event["file"]["seq"].as_u64().unwrap_or(u64::MAX))
@@ -273,7 +287,7 @@ async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Re
 
     // Everything else can be taken by another instance at once: nothing waits for an ack
     // timeout. Taken here the way an instance takes work, then handed back.
-    let stream = app.ctx.js.get_stream(PIPELINE_STREAM).await?;
+    let stream = batch.app.ctx.js.get_stream(PIPELINE_STREAM).await?;
     let consumer: PullConsumer = stream
         .get_consumer(consumers::IMAGE_PROCESSOR)
         .await
@@ -294,8 +308,8 @@ async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Re
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
 
-    let _second = start_processes(&app, 1).await?;
-    read_processed(&mut processed, &mut seen, PHOTOS as usize).await?;
-    assert_applied_exactly_once(&app, &token, &job_id, &mut applied, PHOTOS).await?;
-    app.stop().await
+    let _second = start_processes(&batch.app, 1).await?;
+    read_processed(&mut batch.processed, &mut seen, PHOTOS as usize).await?;
+    batch.assert_applied_exactly_once(PHOTOS).await?;
+    batch.app.stop().await
 }
