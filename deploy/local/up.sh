@@ -41,10 +41,12 @@ if [ -f "$dir/pids" ] && grep -q . "$dir/pids"; then
 fi
 
 scripts/install-deps.sh
+packages=(-p pictureday -p pictureday-ingest -p pictureday-matcher -p pictureday-image-processor
+  -p pictureday-roster -p pictureday-reporting)
 if [ "$profile" = release ]; then
-  cargo build --release --bins
+  cargo build --release "${packages[@]}"
 else
-  cargo build --bins
+  cargo build "${packages[@]}"
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
