@@ -30,10 +30,17 @@ stop() { # name pid
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# Services in reverse order of start, then the infrastructure they use.
-tac "$pids" | while read -r name pid; do
-  case "$name" in nats|postgres|s3) ;; *) stop "$name" "$pid" ;; esac
-done
+# The services all at once (each takes a few seconds to finish and hand back its work), then
+# the infrastructure they use.
+services=$(awk '$1 != "nats" && $1 != "postgres" && $1 != "s3"' "$pids")
+while read -r name pid; do
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+done <<< "$services"
+while read -r name pid; do
+  if [ -n "$pid" ]; then
+    if kill -0 "$pid" 2>/dev/null; then stop "$name" "$pid"; else echo "stopped $name"; fi
+  fi
+done <<< "$services"
 pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$pids"; }
 [ -n "$(pid_of s3)" ] && stop s3 "$(pid_of s3)"
 # PostgreSQL may run under runuser (when we are root): pg_ctl stops the server itself.
