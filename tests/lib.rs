@@ -1,5 +1,5 @@
-//! Test support: a real Pictureday (all five services, or extra instances of one) on a real
-//! nats-server and either backend — SQLite and a local directory, or PostgreSQL and S3 — driven
+//! Test support: a real Pictureday (all five services in one process, split behind the gateway,
+//! or with the image stage as separate processes) on a real nats-server and either backend — SQLite and a local directory, or PostgreSQL and S3 — driven
 //! over HTTP; and photo-like test images.
 
 pub mod images;
@@ -126,10 +126,7 @@ fn settings(
 
 /// How a test's Pictureday is put together.
 #[derive(Debug, Clone, Default)]
-pub struct Topology {
-    /// Image-processor instances in this process besides the main one, each with its own NATS
-    /// connection and instance name, sharing the one durable consumer.
-    pub extra_image_processors: usize,
+pub struct AppLayout {
     /// Leave the image-processor out of the main instance: the test runs it as processes
     /// ([`TestApp::spawn_image_processor`]).
     pub without_image_processor: bool,
@@ -143,23 +140,10 @@ pub struct Topology {
 impl TestApp {
     /// All five services in one process, as the embedded default runs them.
     pub async fn spawn(backend: Backend) -> anyhow::Result<Self> {
-        Self::spawn_with(backend, Topology::default()).await
+        Self::spawn_with(backend, AppLayout::default()).await
     }
 
-    /// The embedded services plus `extra` image-processor instances in this process.
-    pub async fn spawn_with_image_processors(
-        backend: Backend,
-        extra: usize,
-    ) -> anyhow::Result<Self> {
-        let topology = Topology {
-            extra_image_processors: extra,
-            ..Topology::default()
-        };
-        Self::spawn_with(backend, topology).await
-    }
-
-    pub async fn spawn_with(backend: Backend, topology: Topology) -> anyhow::Result<Self> {
-        let extra = topology.extra_image_processors;
+    pub async fn spawn_with(backend: Backend, layout: AppLayout) -> anyhow::Result<Self> {
         pictureday_shared::telemetry::init("pictureday-tests");
         let dir = tempfile::tempdir()?;
         let production = match backend {
@@ -174,55 +158,17 @@ impl TestApp {
             &nats_url,
             "main",
             2,
-            topology.ack_wait_secs,
+            layout.ack_wait_secs,
         )?)
         .await?;
         let shutdown = CancellationToken::new();
         let mut servers = Vec::new();
         let mut components = pictureday::all_components(&ctx, &shutdown)?;
-        if topology.without_image_processor {
+        if layout.without_image_processor {
             components.retain(|c| c.name != "image-processor");
         }
-        let base_url = if topology.behind_gateway {
-            let mut upstreams = std::collections::BTreeMap::new();
-            let mut workers = Vec::new();
-            for component in components {
-                if matches!(component.name, "ingest" | "roster" | "reporting") {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                    upstreams.insert(component.name, format!("http://{}", listener.local_addr()?));
-                    servers.push(spawn_server(
-                        ctx.clone(),
-                        listener,
-                        vec![component],
-                        shutdown.clone(),
-                    ));
-                } else {
-                    workers.push(component);
-                }
-            }
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            servers.push(spawn_server(
-                ctx.clone(),
-                listener,
-                workers,
-                shutdown.clone(),
-            ));
-            let upstream = |name: &str| upstreams.get(name).cloned().unwrap_or_default();
-            let gateway = pictureday::gateway::router(pictureday::gateway::Upstreams {
-                ingest: upstream("ingest"),
-                roster: upstream("roster"),
-                reporting: upstream("reporting"),
-            })?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}", listener.local_addr()?);
-            let gateway_shutdown = shutdown.clone();
-            servers.push(tokio::spawn(async move {
-                axum::serve(listener, gateway)
-                    .with_graceful_shutdown(async move { gateway_shutdown.cancelled().await })
-                    .await?;
-                Ok(())
-            }));
-            url
+        let base_url = if layout.behind_gateway {
+            serve_behind_gateway(&ctx, components, &shutdown, &mut servers).await?
         } else {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
@@ -234,25 +180,6 @@ impl TestApp {
             ));
             url
         };
-        for n in 0..extra {
-            let worker_ctx = Context::connect(settings(
-                dir.path(),
-                production.as_ref(),
-                &nats_url,
-                &format!("extra-{n}"),
-                1,
-                topology.ack_wait_secs,
-            )?)
-            .await?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let component = pictureday_image_processor::component(&worker_ctx, &shutdown)?;
-            servers.push(spawn_server(
-                worker_ctx,
-                listener,
-                vec![component],
-                shutdown.clone(),
-            ));
-        }
         let app = Self {
             base_url,
             operator_token: OPERATOR_TOKEN.into(),
@@ -556,6 +483,53 @@ impl TestApp {
             .await?;
         Ok(log["items"].as_array().cloned().unwrap_or_default())
     }
+}
+
+/// Serves ingest, roster and reporting each on its own address, the other components without
+/// routes, and the gateway in front; returns the gateway's URL.
+async fn serve_behind_gateway(
+    ctx: &Context,
+    components: Vec<Component>,
+    shutdown: &CancellationToken,
+    servers: &mut Vec<JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<String> {
+    let mut upstreams = std::collections::BTreeMap::new();
+    let mut workers = Vec::new();
+    for component in components {
+        if matches!(component.name, "ingest" | "roster" | "reporting") {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            upstreams.insert(component.name, format!("http://{}", listener.local_addr()?));
+            servers.push(spawn_server(
+                ctx.clone(),
+                listener,
+                vec![component],
+                shutdown.clone(),
+            ));
+        } else {
+            workers.push(component);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    servers.push(spawn_server(
+        ctx.clone(),
+        listener,
+        workers,
+        shutdown.clone(),
+    ));
+    let upstream = |name: &str| upstreams.get(name).cloned().unwrap_or_default();
+    let upstreams = pictureday::gateway::Upstreams {
+        ingest: upstream("ingest"),
+        roster: upstream("roster"),
+        reporting: upstream("reporting"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    servers.push(tokio::spawn(pictureday::gateway::serve(
+        listener,
+        upstreams,
+        shutdown.clone(),
+    )));
+    Ok(url)
 }
 
 fn spawn_server(

@@ -2,7 +2,7 @@
 //!
 //! | name | kind | attributes | meaning |
 //! |---|---|---|---|
-//! | `pictureday.photos.processed` | counter | `format` | photos the image-processor turned into renditions |
+//! | `pictureday.photos.processed` | counter | | photos the image-processor turned into renditions |
 //! | `pictureday.photos.rejected` | counter | `stage` | files recorded as rejected, by the stage that rejected them |
 //! | `pictureday.events.published` | counter | `kind` | events stored by JetStream (duplicates not counted) |
 //! | `pictureday.stage.duration` | histogram (s) | `stage` | time a stage spent handling a message |

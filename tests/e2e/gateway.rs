@@ -3,16 +3,16 @@
 //! and authorisation left to the services.
 
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{Backend, TestApp, Topology, zip_of};
+use pictureday_tests::{AppLayout, Backend, TestApp, zip_of};
 
 on_each_backend!(one_address_serves_the_whole_api);
 
 async fn one_address_serves_the_whole_api(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::spawn_with(
         backend,
-        Topology {
+        AppLayout {
             behind_gateway: true,
-            ..Topology::default()
+            ..AppLayout::default()
         },
     )
     .await?;

@@ -26,6 +26,5 @@ mod gateway;
 mod metrics;
 mod pipeline;
 mod processes;
-mod scaling;
 mod storage;
 mod tracing;

@@ -9,7 +9,7 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Info, PullConsumer};
 use futures::StreamExt;
 use pictureday_shared::bus::{PIPELINE_STREAM, consumers};
-use pictureday_tests::{Backend, ServiceProcess, TestApp, Topology};
+use pictureday_tests::{AppLayout, Backend, ServiceProcess, TestApp};
 use serde_json::Value;
 
 const IMAGE_PROCESSOR: &str = env!("CARGO_BIN_EXE_image-processor-under-test");
@@ -45,10 +45,10 @@ impl Batch {
     ) -> anyhow::Result<Self> {
         let app = TestApp::spawn_with(
             backend,
-            Topology {
+            AppLayout {
                 without_image_processor: true,
                 ack_wait_secs: Some(ack_wait_secs),
-                ..Topology::default()
+                ..AppLayout::default()
             },
         )
         .await?;

@@ -119,6 +119,19 @@ pub fn router(upstreams: Upstreams) -> anyhow::Result<Router> {
         .with_state(gateway))
 }
 
+/// Serves the gateway on `listener` until `shutdown` is cancelled, letting requests in flight
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    upstreams: Upstreams,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(upstreams)?)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}
+
 async fn forward(State(gateway): State<Gateway>, request: Request) -> Response {
     let service = Service::for_path(request.uri().path());
     let path_and_query = request

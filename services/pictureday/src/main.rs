@@ -71,22 +71,20 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    let router = pictureday::gateway::router(pictureday::gateway::Upstreams {
+    let upstreams = pictureday::gateway::Upstreams {
         ingest: args.ingest_url,
         roster: args.roster_url,
         reporting: args.reporting_url,
-    })?;
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, "gateway serving");
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let served = pictureday::gateway::serve(listener, upstreams, shutdown).await;
     telemetry::shutdown();
-    Ok(())
+    served
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
