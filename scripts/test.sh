@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+source scripts/env.sh
 cargo fmt --all -- --check
 # Deployment files: YAML lint, compose schema, helm values schema, rendered manifests.
 scripts/check-deploy.sh

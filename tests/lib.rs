@@ -11,11 +11,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use pictureday_shared::Context;
-use pictureday_shared::config::{CommonArgs, Settings};
-use pictureday_shared::nats_server::NatsServer;
-use pictureday_shared::runtime::{Component, serve};
-use pictureday_shared::storage::StorageConfig;
+use std::sync::Arc;
+
+use pictureday_platform::Connections;
+use pictureday_platform::bus::Bus;
+use pictureday_platform::config::{CommonArgs, Settings};
+use pictureday_platform::nats_server::NatsServer;
+use pictureday_platform::runtime::{Component, serve};
+use pictureday_platform::storage::StorageConfig;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -62,17 +65,77 @@ pub fn free_port() -> anyhow::Result<u16> {
 /// Under this prefix of the bucket, so keys are seen to stay beneath it.
 const S3_PREFIX: &str = "pictureday";
 
-pub struct TestApp {
+/// HTTP calls to a running Pictureday, as an integrator makes them.
+#[derive(Clone)]
+pub struct TestClient {
     pub base_url: String,
     pub operator_token: String,
     pub http: reqwest::Client,
+}
+
+pub struct TestApp {
+    /// The app's API (a `TestApp` is used as one: it dereferences to it).
+    pub client: TestClient,
     pub nats_url: String,
-    pub ctx: Context,
+    /// The connections the app's services share (database, storage, bus).
+    pub connections: Arc<Connections>,
+    /// The app's bus, for tests that look at streams and consumers.
+    pub bus: Bus,
     pub dir: tempfile::TempDir,
+    settings: Settings,
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Services served on their own (behind the gateway), by name.
+    separate: std::collections::BTreeMap<&'static str, SeparateService>,
     nats: Option<NatsServer>,
     production: Option<ProductionServers>,
+}
+
+/// A service on its own address with its own connections, as its own process would be, so a
+/// test can stop it and start it again.
+struct SeparateService {
+    addr: std::net::SocketAddr,
+    stop: CancellationToken,
+    /// `None` once stopped.
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The services with an HTTP API of their own.
+const HTTP_SERVICES: [&str; 3] = ["ingest", "roster", "reporting"];
+
+async fn http_service(
+    name: &str,
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    match name {
+        "ingest" => pictureday_ingest::component(connections, shutdown).await,
+        "roster" => pictureday_roster::component(connections, shutdown).await,
+        "reporting" => pictureday_reporting::component(connections, shutdown).await,
+        other => bail!("{other} has no API of its own"),
+    }
+}
+
+impl SeparateService {
+    /// Builds the service on connections of its own and serves it on `addr` (0: a free port).
+    async fn start(
+        name: &'static str,
+        settings: &Settings,
+        addr: std::net::SocketAddr,
+        parent: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let connections = Arc::new(Connections::new(settings.clone()));
+        let stop = parent.child_token();
+        let component = http_service(name, &connections, &stop).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let server = spawn_server(connections, listener, vec![component], stop.clone());
+        Ok(Self {
+            addr,
+            stop,
+            server: Some(server),
+        })
+    }
 }
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
@@ -83,8 +146,9 @@ fn settings(
     nats_url: &str,
     instance: &str,
     image_workers: usize,
-    ack_wait_secs: Option<u64>,
+    layout: &AppLayout,
 ) -> anyhow::Result<Settings> {
+    let ack_wait_secs = layout.ack_wait_secs;
     let args = CommonArgs {
         config: None,
         database_url: None,
@@ -97,31 +161,38 @@ fn settings(
         instance: Some(instance.into()),
         ack_wait_secs,
         nats_replicas: None,
+        job_deadline_secs: layout.job_deadline_secs,
+        stall_after_secs: layout.stall_after_secs,
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
             &args,
-            format!("sqlite://{}?mode=rwc", dir.join("pictureday.db").display()),
+            Some(format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("pictureday.db").display()
+            )),
             nats_url.to_owned(),
-            &dir.join("photos").display().to_string(),
-            OPERATOR_TOKEN.to_owned(),
+            Some(&dir.join("photos").display().to_string()),
+            Some(OPERATOR_TOKEN.to_owned()),
         )?);
     };
-    let mut settings = Settings::build(
-        &args,
-        servers.database_url.clone(),
-        nats_url.to_owned(),
-        &format!("s3://{}/{S3_PREFIX}", s3_server::BUCKET),
-        OPERATOR_TOKEN.to_owned(),
-    )?;
+    let mut s3 = match StorageConfig::parse(&format!("s3://{}/{S3_PREFIX}", s3_server::BUCKET)) {
+        Ok(StorageConfig::S3(s3)) => s3,
+        other => bail!("not an S3 setting: {other:?}"),
+    };
     // What AWS_ENDPOINT_URL, AWS_REGION and AWS_ACCESS_KEY_ID/… would say, without changing this
     // process's environment under other tests.
-    if let StorageConfig::S3(s3) = &mut settings.storage {
-        s3.endpoint_url = Some(servers.s3.endpoint.clone());
-        s3.region = Some("us-east-1".into());
-        s3.credentials = Some(servers.s3.credentials());
-    }
-    Ok(settings)
+    s3.force_path_style = true;
+    s3.endpoint_url = Some(servers.s3.endpoint.clone());
+    s3.region = Some("us-east-1".into());
+    s3.credentials = Some(servers.s3.credentials());
+    Ok(Settings::build_with_storage(
+        &args,
+        Some(servers.database_url.clone()),
+        nats_url.to_owned(),
+        StorageConfig::S3(s3),
+        Some(OPERATOR_TOKEN.to_owned()),
+    )?)
 }
 
 /// How a test's Pictureday is put together.
@@ -135,6 +206,10 @@ pub struct AppLayout {
     /// Serve ingest, roster and reporting each on its own address, as when deployed separately,
     /// with the gateway in front: the app's base URL is the gateway's.
     pub behind_gateway: bool,
+    /// `PICTUREDAY_JOB_DEADLINE_SECS`, when a test needs jobs to fail sooner than a day.
+    pub job_deadline_secs: Option<u64>,
+    /// `PICTUREDAY_STALL_AFTER_SECS`, when a test needs lost files replayed sooner.
+    pub stall_after_secs: Option<u64>,
 }
 
 impl TestApp {
@@ -144,7 +219,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, layout: AppLayout) -> anyhow::Result<Self> {
-        pictureday_shared::telemetry::init("pictureday-tests");
+        pictureday_platform::telemetry::init("pictureday-tests");
         let dir = tempfile::tempdir()?;
         let production = match backend {
             Backend::Embedded => None,
@@ -152,28 +227,65 @@ impl TestApp {
         };
         let nats = NatsServer::start(&dir.path().join("nats")).await?;
         let nats_url = nats.url().to_owned();
-        let ctx = Context::connect(settings(
+        let connections = Arc::new(Connections::new(settings(
             dir.path(),
             production.as_ref(),
             &nats_url,
             "main",
             2,
-            layout.ack_wait_secs,
-        )?)
-        .await?;
+            &layout,
+        )?));
+        let settings = connections.settings().as_ref().clone();
+        let bus = connections.bus().await?;
         let shutdown = CancellationToken::new();
         let mut servers = Vec::new();
-        let mut components = pictureday::all_components(&ctx, &shutdown)?;
-        if layout.without_image_processor {
-            components.retain(|c| c.name != "image-processor");
-        }
+        let mut separate = std::collections::BTreeMap::new();
         let base_url = if layout.behind_gateway {
-            serve_behind_gateway(&ctx, components, &shutdown, &mut servers).await?
+            let mut workers = vec![pictureday_matcher::component(&connections, &shutdown).await?];
+            if !layout.without_image_processor {
+                workers.push(pictureday_image_processor::component(&connections, &shutdown).await?);
+            }
+            for name in HTTP_SERVICES {
+                let service =
+                    SeparateService::start(name, &settings, ([127, 0, 0, 1], 0).into(), &shutdown)
+                        .await?;
+                separate.insert(name, service);
+            }
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            servers.push(spawn_server(
+                connections.clone(),
+                listener,
+                workers,
+                shutdown.clone(),
+            ));
+            let upstream = |name: &str| {
+                separate
+                    .get(name)
+                    .map(|s: &SeparateService| format!("http://{}", s.addr))
+                    .unwrap_or_default()
+            };
+            let upstreams = pictureday::gateway::Upstreams {
+                ingest: upstream("ingest"),
+                roster: upstream("roster"),
+                reporting: upstream("reporting"),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            servers.push(tokio::spawn(pictureday::gateway::serve(
+                listener,
+                upstreams,
+                shutdown.clone(),
+            )));
+            url
         } else {
+            let mut components = pictureday::all_components(&connections, &shutdown).await?;
+            if layout.without_image_processor {
+                components.retain(|c| c.name != "image-processor");
+            }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
             servers.push(spawn_server(
-                ctx.clone(),
+                connections.clone(),
                 listener,
                 components,
                 shutdown.clone(),
@@ -181,11 +293,12 @@ impl TestApp {
             url
         };
         let app = Self {
-            base_url,
-            operator_token: OPERATOR_TOKEN.into(),
-            http: reqwest::Client::new(),
+            settings,
+            separate,
+            client: TestClient::new(&base_url, OPERATOR_TOKEN),
             nats_url,
-            ctx,
+            connections,
+            bus,
             dir,
             shutdown,
             servers,
@@ -204,14 +317,10 @@ impl TestApp {
         binary: &str,
         instance: &str,
     ) -> anyhow::Result<ServiceProcess> {
-        let settings = &self.ctx.settings;
+        let settings = self.connections.settings();
+        // No database and no operator token: the image-processor uses neither.
         let mut env = vec![
-            ("DATABASE_URL".to_owned(), settings.database_url.clone()),
             ("NATS_URL".to_owned(), settings.nats_url.clone()),
-            (
-                "PICTUREDAY_OPERATOR_TOKEN".to_owned(),
-                OPERATOR_TOKEN.to_owned(),
-            ),
             ("PICTUREDAY_INSTANCE".to_owned(), instance.to_owned()),
             ("PICTUREDAY_IMAGE_WORKERS".to_owned(), "1".to_owned()),
             (
@@ -227,7 +336,13 @@ impl TestApp {
                 settings.topology.ack_wait.as_secs().to_string(),
             ),
         ];
-        match &settings.storage {
+        if let Ok(binary) = std::env::var(pictureday_platform::nats_server::BINARY_ENV) {
+            env.push((
+                pictureday_platform::nats_server::BINARY_ENV.to_owned(),
+                binary,
+            ));
+        }
+        match settings.storage()? {
             StorageConfig::Local { root } => {
                 env.push(("PICTUREDAY_STORAGE".to_owned(), root.display().to_string()));
             }
@@ -286,16 +401,63 @@ impl TestApp {
         }
     }
 
+    /// Stops a service served on its own (behind the gateway), as if its process stopped.
+    pub async fn stop_service(&mut self, name: &str) -> anyhow::Result<()> {
+        let service = self
+            .separate
+            .get_mut(name)
+            .with_context(|| format!("{name} is not served on its own"))?;
+        service.stop.cancel();
+        if let Some(server) = service.server.take() {
+            server.await??;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped service again, on its old address and with new connections.
+    pub async fn start_service(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let addr = self
+            .separate
+            .get(name)
+            .with_context(|| format!("{name} is not served on its own"))?
+            .addr;
+        let service = SeparateService::start(name, &self.settings, addr, &self.shutdown).await?;
+        self.separate.insert(name, service);
+        Ok(())
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         for server in self.servers.drain(..) {
             server.await??;
+        }
+        for (_, service) in std::mem::take(&mut self.separate) {
+            if let Some(server) = service.server {
+                server.await??;
+            }
         }
         if let Some(nats) = self.nats.take() {
             nats.stop().await;
         }
         drop(self.production.take());
         Ok(())
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
+}
+
+impl TestClient {
+    pub fn new(base_url: &str, operator_token: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            operator_token: operator_token.to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -451,10 +613,30 @@ impl TestApp {
         district: &str,
         job_id: &str,
     ) -> anyhow::Result<Value> {
+        self.wait_for_job_within(token, district, job_id, Duration::from_secs(120))
+            .await
+    }
+
+    /// As [`TestClient::wait_for_job`], for at most `patience`.
+    pub async fn wait_for_job_within(
+        &self,
+        token: &str,
+        district: &str,
+        job_id: &str,
+        patience: Duration,
+    ) -> anyhow::Result<Value> {
         let path = format!("/v1/districts/{district}/jobs/{job_id}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let job = self.get_json(token, &path).await?;
+            let response = self.get(token, &path).await?;
+            // 503: a dependency is briefly unavailable (a restart); ask again.
+            if response.status() == 503 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let status = response.status();
+            let job: Value = response.json().await?;
+            anyhow::ensure!(status.is_success(), "GET {path}: {status}: {job}");
             if matches!(
                 job["state"].as_str(),
                 Some("finished" | "finished_with_errors" | "failed")
@@ -485,60 +667,13 @@ impl TestApp {
     }
 }
 
-/// Serves ingest, roster and reporting each on its own address, the other components without
-/// routes, and the gateway in front; returns the gateway's URL.
-async fn serve_behind_gateway(
-    ctx: &Context,
-    components: Vec<Component>,
-    shutdown: &CancellationToken,
-    servers: &mut Vec<JoinHandle<anyhow::Result<()>>>,
-) -> anyhow::Result<String> {
-    let mut upstreams = std::collections::BTreeMap::new();
-    let mut workers = Vec::new();
-    for component in components {
-        if matches!(component.name, "ingest" | "roster" | "reporting") {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            upstreams.insert(component.name, format!("http://{}", listener.local_addr()?));
-            servers.push(spawn_server(
-                ctx.clone(),
-                listener,
-                vec![component],
-                shutdown.clone(),
-            ));
-        } else {
-            workers.push(component);
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    servers.push(spawn_server(
-        ctx.clone(),
-        listener,
-        workers,
-        shutdown.clone(),
-    ));
-    let upstream = |name: &str| upstreams.get(name).cloned().unwrap_or_default();
-    let upstreams = pictureday::gateway::Upstreams {
-        ingest: upstream("ingest"),
-        roster: upstream("roster"),
-        reporting: upstream("reporting"),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    servers.push(tokio::spawn(pictureday::gateway::serve(
-        listener,
-        upstreams,
-        shutdown.clone(),
-    )));
-    Ok(url)
-}
-
 fn spawn_server(
-    ctx: Context,
+    connections: Arc<Connections>,
     listener: tokio::net::TcpListener,
     components: Vec<Component>,
     shutdown: CancellationToken,
 ) -> JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(async move { serve(&ctx, listener, components, shutdown).await })
+    tokio::spawn(async move { serve(&connections, listener, components, shutdown).await })
 }
 
 /// A file part of a multipart form.

@@ -25,14 +25,30 @@ impl ServiceProcess {
         env: Vec<(String, String)>,
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
+        Self::start_with_args(binary, &[], instance, env, log_dir).await
+    }
+
+    /// As [`ServiceProcess::start`], with arguments (`pictureday serve`).
+    pub async fn start_with_args(
+        binary: &str,
+        args: &[&str],
+        instance: &str,
+        env: Vec<(String, String)>,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log = log_dir.join(format!("{instance}.log"));
-        let log_file = std::fs::File::create(&log)?;
+        // Appended to, so the log of a process started again on the same name keeps the past.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let child = Command::new(binary)
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PICTUREDAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info,pictureday_shared=debug")
+            .env("RUST_LOG", "info,pictureday_platform=debug")
             .envs(env)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use pictureday_shared::storage::S3Credentials;
+use pictureday_platform::storage::S3Credentials;
 
 use crate::free_port;
 

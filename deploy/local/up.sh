@@ -41,16 +41,16 @@ if [ -f "$dir/pids" ] && grep -q . "$dir/pids"; then
 fi
 
 scripts/install-deps.sh
-packages=(-p pictureday -p pictureday-ingest -p pictureday-matcher -p pictureday-image-processor
-  -p pictureday-roster -p pictureday-reporting)
+source scripts/env.sh
 if [ "$profile" = release ]; then
-  cargo build --release "${packages[@]}"
+  # The same build as scripts/run.sh and the benchmarks, so none of them rebuilds for another.
+  bin=$(scripts/build-release.sh)
 else
-  cargo build "${packages[@]}"
+  cargo build --workspace --bins
+  target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  bin="$target_dir/debug"
 fi
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-bin="$target_dir/$profile"
 
 mkdir -p "$dir"/{logs,nats,s3/pictureday,spool,postgres}
 dir=$(cd "$dir" && pwd)
@@ -80,10 +80,18 @@ PY
   exit 1
 }
 
-# NATS with JetStream, its store in DIR/nats.
-nats-server --jetstream --store_dir "$dir/nats" --addr 127.0.0.1 --port "$nats_port" \
-  --http_port $((nats_port + 4000)) --server_name pictureday-local \
-  > "$dir/logs/nats.log" 2>&1 &
+# NATS with JetStream, its store in DIR/nats; a single node syncs every write before it
+# acknowledges it (there is no replica to recover a write from).
+cat > "$dir/nats.conf" <<NATS
+server_name: pictureday-local
+listen: "127.0.0.1:$nats_port"
+http_port: $((nats_port + 4000))
+jetstream {
+  store_dir: "$dir/nats"
+  sync_interval: always
+}
+NATS
+nats-server --config "$dir/nats.conf" > "$dir/logs/nats.log" 2>&1 &
 started nats $!
 wait_for_port nats "$nats_port"
 

@@ -21,10 +21,12 @@ macro_rules! on_each_backend {
 }
 
 mod access;
+mod crashes;
 mod database;
 mod gateway;
 mod metrics;
 mod pipeline;
 mod processes;
+mod recovery;
 mod storage;
 mod tracing;

@@ -55,7 +55,7 @@ fn value_where(points: &[(Vec<KeyValue>, f64)], key: &str, value: &str) -> f64 {
 
 async fn a_batch_is_counted_by_stage(backend: Backend) -> anyhow::Result<()> {
     let metrics = InMemoryMetricExporter::default();
-    pictureday_shared::telemetry::init_with_exporters(
+    pictureday_platform::telemetry::init_with_exporters(
         "pictureday-tests",
         InMemorySpanExporter::default(),
         metrics.clone(),
@@ -77,7 +77,7 @@ async fn a_batch_is_counted_by_stage(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(job["counts"]["rejected"], 1, "{job}");
     assert_eq!(job["counts"]["unmatched"], 1, "{job}");
 
-    pictureday_shared::telemetry::flush_metrics();
+    pictureday_platform::telemetry::flush_metrics();
     let exported = metrics.get_finished_metrics()?;
     let count = |name: &str| points(&exported, name).iter().map(|(_, v)| v).sum::<f64>();
     assert_eq!(count("pictureday.photos.processed"), 3.0);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Info, PullConsumer};
 use futures::StreamExt;
-use pictureday_shared::bus::{PIPELINE_STREAM, consumers};
+use pictureday_contract::subjects::{PIPELINE_STREAM, consumers};
 use pictureday_tests::{AppLayout, Backend, ServiceProcess, TestApp};
 use serde_json::Value;
 
@@ -99,7 +99,7 @@ async fn start_processes(
 }
 
 async fn image_consumer(app: &TestApp) -> anyhow::Result<Info> {
-    let stream = app.ctx.js.get_stream(PIPELINE_STREAM).await?;
+    let stream = app.bus.js.get_stream(PIPELINE_STREAM).await?;
     Ok(stream.consumer_info(consumers::IMAGE_PROCESSOR).await?)
 }
 
@@ -282,7 +282,7 @@ async fn sigterm_finishes_or_hands_back_the_work(backend: Backend) -> anyhow::Re
 
     // Everything else can be taken by another instance at once: nothing waits for an ack
     // timeout. Taken here the way an instance takes work, then handed back.
-    let stream = batch.app.ctx.js.get_stream(PIPELINE_STREAM).await?;
+    let stream = batch.app.bus.js.get_stream(PIPELINE_STREAM).await?;
     let consumer: PullConsumer = stream
         .get_consumer(consumers::IMAGE_PROCESSOR)
         .await

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use bytes::Bytes;
-use pictureday_shared::storage::{S3Config, Storage, StorageConfig, StorageError};
+use pictureday_platform::storage::{S3Config, Storage, StorageConfig, StorageError};
 use pictureday_tests::{S3Server, free_port};
 
 fn config(server: &S3Server, raw: &str) -> anyhow::Result<S3Config> {

@@ -15,7 +15,7 @@ on_each_backend!(one_trace_spans_all_five_services);
 async fn one_trace_spans_all_five_services(backend: Backend) -> anyhow::Result<()> {
     // Installed before the app starts, so every service's spans land here.
     let exporter = InMemorySpanExporter::default();
-    pictureday_shared::telemetry::init_with_exporters(
+    pictureday_platform::telemetry::init_with_exporters(
         "pictureday-tests",
         exporter.clone(),
         opentelemetry_sdk::metrics::InMemoryMetricExporter::default(),

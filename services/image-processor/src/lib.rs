@@ -5,44 +5,121 @@
 mod source;
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
-use pictureday_imaging::{Config, Limits, Processor, RenditionSpec};
-use pictureday_shared::Context;
-use pictureday_shared::bus::{self, Delivery, Disposition, Kind, Outgoing, consumers};
-use pictureday_shared::events::{
-    PhotoMatched, PhotoProcessed, PhotoRejected, RenditionRef, SCHEMA_VERSION,
+use pictureday_contract::events::{
+    self, DecodeError, Dependency, PhotoMatched, PhotoProcessed, RenditionRef, SCHEMA_VERSION,
 };
-use pictureday_shared::ids::photo_id;
-use pictureday_shared::renditions::RENDITIONS;
-use pictureday_shared::runtime::Component;
-use pictureday_shared::storage::keys;
+use pictureday_contract::ids::photo_id;
+use pictureday_contract::keys;
+use pictureday_contract::renditions::RENDITIONS;
+use pictureday_contract::subjects::{Kind, consumers};
+use pictureday_imaging::{Config, Limits, Processor, RenditionSpec};
+use pictureday_platform::Connections;
+use pictureday_platform::bus::{Bus, Outgoing};
+use pictureday_platform::runtime::{Component, Dependency as Needs};
+use pictureday_platform::stage::{self, Failure, Handled, Incoming, Stage};
+use pictureday_platform::storage::{Storage, StorageError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::source::SourceError;
 
-pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
-    let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+/// The image-processor needs the bus and storage, and no database.
+pub async fn component(
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    let bus = connections.bus().await?;
+    let storage = connections.storage().await?;
+    let workers = connections.settings().image_workers;
+    let processor = Arc::new(ImageProcessor {
+        bus: bus.clone(),
+        storage: storage.clone(),
+        // Twice as many photos in flight as cores: while one photo waits on storage or
+        // JetStream, another's pixels keep the core busy. The semaphore keeps decoding to one
+        // photo per core.
+        cores: Semaphore::new(workers),
+        instance: connections.settings().instance.clone(),
+    });
+    let shutdown = shutdown.clone();
     Ok(Component::new("image-processor")
-        .worker("process", move || run(ctx.clone(), shutdown.clone())))
+        .worker("process", move || {
+            let (processor, shutdown) = (processor.clone(), shutdown.clone());
+            async move {
+                stage::run_concurrent(&*processor, &processor.bus, workers * 2, shutdown).await
+            }
+        })
+        .depends_on(Needs::Nats(bus))
+        .depends_on(Needs::Storage(storage)))
 }
 
-pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let workers = ctx.settings.image_workers;
-    // Twice as many photos in flight as cores: while one photo waits on storage or JetStream,
-    // another's pixels keep the core busy. The semaphore keeps decoding to one photo per core.
-    let cores = Semaphore::new(workers);
-    let cores = &cores;
-    bus::consume_concurrently(
-        &ctx.js,
-        &ctx.settings.topology,
-        consumers::IMAGE_PROCESSOR,
-        workers * 2,
-        shutdown,
-        |delivery| handle(&ctx, cores, delivery),
-    )
-    .await
+struct ImageProcessor {
+    bus: Bus,
+    storage: Storage,
+    cores: Semaphore,
+    instance: String,
+}
+
+impl Stage for ImageProcessor {
+    type Event = PhotoMatched;
+    const CONSUMER: &'static str = consumers::IMAGE_PROCESSOR;
+
+    fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoMatched, DecodeError> {
+        events::decode(subject, payload)
+    }
+
+    fn rejection(&self, event: &PhotoMatched, reason: String) -> Option<Outgoing> {
+        match Outgoing::rejection(
+            consumers::IMAGE_PROCESSOR,
+            &event.file,
+            Some(event.person_id.clone()),
+            reason,
+        ) {
+            Ok(rejection) => Some(rejection),
+            Err(error) => {
+                tracing::error!(%error, "could not encode a rejection");
+                None
+            }
+        }
+    }
+
+    async fn probe(&self, _dependency: Dependency) -> bool {
+        self.storage.probe().await.is_ok()
+    }
+
+    async fn handle(&self, batch: &[Incoming<PhotoMatched>]) -> Vec<Handled> {
+        let mut results = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            let result = self
+                .process(&incoming.event)
+                .instrument(incoming.span.clone())
+                .await;
+            results.push(result.and_then(|processed| {
+                let file = &incoming.event.file;
+                Outgoing::new(
+                    Kind::Processed.subject(&file.district, &file.job_id),
+                    file.msg_id("processed"),
+                    &processed,
+                )
+                .map(|event| vec![event])
+                .map_err(|e| Failure::Permanent(format!("its result could not be recorded: {e}")))
+            }));
+        }
+        results
+    }
+}
+
+/// A storage failure: an outage keeps the photo; a missing or invalid object never appears.
+fn storage_failure(error: StorageError) -> Failure {
+    if error.is_outage() {
+        Failure::Unavailable(Dependency::Storage, error.into())
+    } else {
+        Failure::Permanent(format!(
+            "the uploaded file could not be read back from storage ({error}); upload it again"
+        ))
+    }
 }
 
 /// The imaging settings the service runs with: the shared rendition sizes.
@@ -76,119 +153,61 @@ fn process_on_this_thread(
     })
 }
 
-enum Failure {
-    /// The file can never be processed: record it as rejected.
-    Input(String),
-    /// Storage or the bus failed: try again later.
-    Transient(anyhow::Error),
-}
-
-async fn handle(ctx: &Context, cores: &Semaphore, delivery: Delivery) -> Disposition {
-    let span = delivery.span("image_processor.process");
-    handle_in_span(ctx, cores, delivery).instrument(span).await
-}
-
-async fn handle_in_span(ctx: &Context, cores: &Semaphore, delivery: Delivery) -> Disposition {
-    let event: PhotoMatched = match delivery.decode() {
-        Ok(e) => e,
-        Err(error) => {
-            tracing::error!(%error, subject = %delivery.message.subject, "undecodable matched event; dropped");
-            return Disposition::Ack;
+impl ImageProcessor {
+    async fn process(&self, event: &PhotoMatched) -> Result<PhotoProcessed, Failure> {
+        let limit = Limits::default().max_input_bytes;
+        let bytes = source::read(&self.storage, &event.source, limit)
+            .await
+            .map_err(|e| match e {
+                SourceError::Input(reason) => Failure::Permanent(reason),
+                SourceError::Storage(error) => storage_failure(error),
+            })?;
+        let core = self
+            .cores
+            .acquire()
+            .await
+            .map_err(|e| Failure::Failed(Dependency::Storage, e.into()))?;
+        let processed = tokio::task::spawn_blocking(move || process_on_this_thread(&bytes))
+            .await
+            .map_err(|error| {
+                // A decoder that panics on a file will panic on it every time.
+                tracing::error!(%error, "the image decoder failed");
+                Failure::Permanent("could not be decoded: the image decoder failed on it".into())
+            })?
+            .map_err(|e| {
+                if e.is_input_error() {
+                    Failure::Permanent(e.to_string())
+                } else {
+                    Failure::Failed(Dependency::Storage, e.into())
+                }
+            })?;
+        drop(core);
+        let file = &event.file;
+        let photo_id = photo_id(&file.job_id, file.seq);
+        let mut renditions = Vec::with_capacity(processed.renditions.len());
+        let mut writes = Vec::with_capacity(processed.renditions.len());
+        for rendition in processed.renditions {
+            let key = keys::rendition(&file.district, &photo_id, &rendition.name);
+            renditions.push(RenditionRef {
+                name: rendition.name,
+                width: rendition.width,
+                height: rendition.height,
+                bytes: rendition.jpeg.len() as u64,
+                key: key.clone(),
+            });
+            writes.push(async move { self.storage.put_bytes(&key, rendition.jpeg.into()).await });
         }
-    };
-    let outcome = match process(ctx, cores, &event).await {
-        Ok(processed) => Outgoing::new(
-            Kind::Processed.subject(&event.file.district, &event.file.job_id),
-            event.file.msg_id("processed"),
-            &processed,
-        ),
-        Err(Failure::Input(reason)) => rejected(&event, reason),
-        Err(Failure::Transient(error)) if delivery.is_last_attempt() => rejected(
-            &event,
-            format!(
-                "could not be processed after {} attempts: {error:#}",
-                bus::MAX_DELIVER
-            ),
-        ),
-        Err(Failure::Transient(error)) => {
-            tracing::warn!(error = format!("{error:#}"), file = %event.file.file_name, "processing failed; will retry");
-            return Disposition::Retry(delivery.retry_delay());
+        for written in futures::future::join_all(writes).await {
+            written.map_err(storage_failure)?;
         }
-    };
-    let published = match outcome {
-        Ok(event) => ctx.publisher.publish(event).await,
-        Err(error) => Err(error),
-    };
-    match published {
-        Ok(()) => Disposition::Ack,
-        Err(error) => {
-            tracing::warn!(%error, "publishing processing result failed; will retry");
-            Disposition::Retry(delivery.retry_delay())
-        }
+        Ok(PhotoProcessed {
+            v: SCHEMA_VERSION,
+            file: file.clone(),
+            person_id: event.person_id.clone(),
+            photo_id,
+            source_format: processed.format.name().to_owned(),
+            renditions,
+            processed_by: self.instance.clone(),
+        })
     }
-}
-
-fn rejected(event: &PhotoMatched, reason: String) -> Result<Outgoing, bus::BusError> {
-    PhotoRejected::outgoing(
-        consumers::IMAGE_PROCESSOR,
-        &event.file,
-        Some(event.person_id.clone()),
-        reason,
-    )
-}
-
-async fn process(
-    ctx: &Context,
-    cores: &Semaphore,
-    event: &PhotoMatched,
-) -> Result<PhotoProcessed, Failure> {
-    let limit = Limits::default().max_input_bytes;
-    let bytes = source::read(&ctx.storage, &event.source, limit)
-        .await
-        .map_err(|e| match e {
-            SourceError::Input(reason) => Failure::Input(reason),
-            SourceError::Storage(error) => Failure::Transient(error.into()),
-        })?;
-    let core = cores
-        .acquire()
-        .await
-        .map_err(|e| Failure::Transient(e.into()))?;
-    let processed = tokio::task::spawn_blocking(move || process_on_this_thread(&bytes))
-        .await
-        .map_err(|e| Failure::Transient(e.into()))?
-        .map_err(|e| {
-            if e.is_input_error() {
-                Failure::Input(e.to_string())
-            } else {
-                Failure::Transient(e.into())
-            }
-        })?;
-    drop(core);
-    let file = &event.file;
-    let photo_id = photo_id(&file.job_id, file.seq);
-    let mut renditions = Vec::with_capacity(processed.renditions.len());
-    let mut writes = Vec::with_capacity(processed.renditions.len());
-    for rendition in processed.renditions {
-        let key = keys::rendition(&file.district, &photo_id, &rendition.name);
-        renditions.push(RenditionRef {
-            name: rendition.name,
-            width: rendition.width,
-            height: rendition.height,
-            bytes: rendition.jpeg.len() as u64,
-            key: key.clone(),
-        });
-        writes.push(async move { ctx.storage.put_bytes(&key, rendition.jpeg.into()).await });
-    }
-    for written in futures::future::join_all(writes).await {
-        written.map_err(|e| Failure::Transient(e.into()))?;
-    }
-    Ok(PhotoProcessed {
-        v: SCHEMA_VERSION,
-        file: file.clone(),
-        person_id: event.person_id.clone(),
-        photo_id,
-        source_format: processed.format.name().to_owned(),
-        renditions,
-        processed_by: ctx.settings.instance.clone(),
-    })
 }

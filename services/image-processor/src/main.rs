@@ -1,8 +1,10 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pictureday_shared::runtime::run_service(
+    pictureday_platform::runtime::run_service(
         "pictureday-image-processor",
-        pictureday_image_processor::component,
+        |connections, shutdown| {
+            Box::pin(pictureday_image_processor::component(connections, shutdown))
+        },
     )
     .await
 }

@@ -4,8 +4,8 @@
 use std::io::Read;
 
 use bytes::Bytes;
-use pictureday_shared::events::Source;
-use pictureday_shared::storage::{Storage, StorageError};
+use pictureday_contract::events::Source;
+use pictureday_platform::storage::{Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

@@ -8,35 +8,30 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use pictureday_shared::Context;
-use pictureday_shared::auth::{Auth, Caller};
-use pictureday_shared::http::ApiError;
-use pictureday_shared::ids::new_time_ordered_id;
+use pictureday_access::{Auth, Caller};
+use pictureday_contract::ids::new_time_ordered_id;
+use pictureday_platform::http::ApiError;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::Ingest;
 use crate::jobs::{self, NewJob};
 use crate::upload::{self, Destination};
 
-#[derive(Clone)]
-struct IngestState {
-    ctx: Context,
-}
-
-impl FromRef<IngestState> for Arc<Auth> {
-    fn from_ref(state: &IngestState) -> Self {
-        state.ctx.auth.clone()
+impl FromRef<Ingest> for Arc<Auth> {
+    fn from_ref(state: &Ingest) -> Self {
+        state.auth.clone()
     }
 }
 
-pub fn router(ctx: Context) -> Router {
+pub(crate) fn router(ingest: Ingest) -> Router {
     Router::new()
         .route(
             "/v1/districts/{district}/imports",
             // Archives of a whole district's photos are large; they are streamed to disk.
             post(create_import).layer(DefaultBodyLimit::disable()),
         )
-        .with_state(IngestState { ctx })
+        .with_state(ingest)
 }
 
 #[derive(Serialize)]
@@ -49,7 +44,7 @@ struct Accepted {
 }
 
 async fn create_import(
-    State(state): State<IngestState>,
+    State(state): State<Ingest>,
     caller: Caller,
     headers: HeaderMap,
     Path(raw): Path<String>,
@@ -57,29 +52,28 @@ async fn create_import(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     // The upload's trace: every event of every file in it continues this span.
     let span = tracing::info_span!("ingest.upload", district = %raw);
-    pictureday_shared::telemetry::follow_http(&span, &headers);
+    pictureday_platform::telemetry::follow_http(&span, &headers);
     accept(&state, caller, raw, multipart)
         .instrument(span)
         .await
 }
 
 async fn accept(
-    state: &IngestState,
+    state: &Ingest,
     caller: Caller,
     raw: String,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let ctx = &state.ctx;
-    let district = ctx.auth.district(&caller, &raw).await?;
+    let district = state.auth.district(&caller, &raw).await?;
     let job_id = new_time_ordered_id();
-    let spool = ctx.settings.spool_dir.join(&job_id);
+    let spool = state.spool.join(&job_id);
     tokio::fs::create_dir_all(&spool)
         .await
         .map_err(ApiError::internal)?;
     let received = upload::receive(
         multipart,
         Destination {
-            storage: &ctx.storage,
+            storage: &state.storage,
             district: &district,
             job_id: &job_id,
             spool: &spool,
@@ -98,7 +92,7 @@ async fn accept(
         files: received.files,
         warnings: received.warnings,
     };
-    jobs::record(&ctx.db, &new).await?;
+    jobs::record(&state.db, &new).await?;
     tracing::info!(%district, job = %job_id, files = new.files.len(), "upload accepted");
     let accepted = Accepted {
         status_url: format!("/v1/districts/{district}/jobs/{job_id}"),
@@ -109,11 +103,11 @@ async fn accept(
     };
     // The job is durable; its events go out in the background (and again from the outbox if
     // this process stops first).
-    let publish_ctx = ctx.clone();
+    let publisher = state.clone();
     let publish_span = tracing::info_span!("ingest.publish", job = %accepted.job_id);
     tokio::spawn(
         async move {
-            if let Err(error) = jobs::publish(&publish_ctx, &new).await {
+            if let Err(error) = jobs::publish(&publisher, &new).await {
                 tracing::warn!(error = format!("{error:#}"), job = %new.id, "publishing job failed; the outbox will retry");
             }
         }

@@ -6,18 +6,21 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pictureday_shared::bus::{Kind, Outgoing};
-use pictureday_shared::db::entities::{job, job_file};
-use pictureday_shared::events::{
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::{
     FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source,
 };
-use pictureday_shared::{Context, DistrictId};
+use pictureday_contract::subjects::Kind;
+use pictureday_platform::bus::Outgoing;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::Ingest;
+use crate::db::{job, job_file};
 
 #[derive(Debug, Clone)]
 pub struct NewFile {
@@ -39,7 +42,7 @@ pub struct NewJob {
 const INSERT_CHUNK: usize = 500;
 
 pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()> {
-    let txn = pictureday_shared::db::begin_write(db).await?;
+    let txn = pictureday_platform::db::begin_write(db).await?;
     job::ActiveModel {
         id: Set(new.id.clone()),
         district_id: Set(new.district.as_str().to_owned()),
@@ -76,55 +79,80 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
     Ok(())
 }
 
-fn events(new: &NewJob) -> anyhow::Result<Vec<Outgoing>> {
-    let mut out = Vec::with_capacity(new.files.len() + 1);
-    out.push(Outgoing::new(
-        Kind::JobCreated.subject(&new.district, &new.id),
-        format!("created:{}", new.id),
-        &JobCreated {
+impl NewJob {
+    /// What `job.created` says of it.
+    pub(crate) fn created(&self) -> anyhow::Result<JobCreated> {
+        Ok(JobCreated {
             v: SCHEMA_VERSION,
-            district: new.district.clone(),
-            job_id: new.id.clone(),
-            files: u32::try_from(new.files.len())?,
-            created_at: new.created_at,
-            warnings: new.warnings.clone(),
-        },
-    )?);
-    for (seq, file) in new.files.iter().enumerate() {
+            district: self.district.clone(),
+            job_id: self.id.clone(),
+            files: u32::try_from(self.files.len())?,
+            created_at: self.created_at,
+            warnings: self.warnings.clone(),
+        })
+    }
+
+    /// `job.created`, under `msg_id`.
+    pub(crate) fn created_event(&self, msg_id: String) -> anyhow::Result<Outgoing> {
+        Ok(Outgoing::new(
+            Kind::JobCreated.subject(&self.district, &self.id),
+            msg_id,
+            &self.created()?,
+        )?)
+    }
+
+    /// `photo.ingested` of file `seq`; `replay` 0 the first time.
+    pub(crate) fn ingested_event(
+        &self,
+        seq: usize,
+        replay: u32,
+    ) -> anyhow::Result<Option<Outgoing>> {
+        let Some(file) = self.files.get(seq) else {
+            return Ok(None);
+        };
         let file_ref = FileRef {
-            district: new.district.clone(),
-            job_id: new.id.clone(),
+            district: self.district.clone(),
+            job_id: self.id.clone(),
             seq: u32::try_from(seq)?,
             file_name: file.name.clone(),
+            replay,
         };
-        out.push(Outgoing::new(
-            Kind::Ingested.subject(&new.district, &new.id),
+        Ok(Some(Outgoing::new(
+            Kind::Ingested.subject(&self.district, &self.id),
             file_ref.msg_id("ingested"),
             &PhotoIngested {
                 v: SCHEMA_VERSION,
-                file: file_ref,
                 source: file.source.clone(),
-                has_mapping: new.has_mapping,
+                has_mapping: self.has_mapping,
                 mapped_key: file.mapped_key.clone(),
+                file: file_ref,
             },
-        )?);
+        )?))
+    }
+}
+
+fn events(new: &NewJob) -> anyhow::Result<Vec<Outgoing>> {
+    let mut out = Vec::with_capacity(new.files.len() + 1);
+    out.push(new.created_event(format!("created:{}", new.id))?);
+    for seq in 0..new.files.len() {
+        out.extend(new.ingested_event(seq, 0)?);
     }
     Ok(out)
 }
 
 /// Publishes the job's events and marks it published.
-pub async fn publish(ctx: &Context, new: &NewJob) -> anyhow::Result<()> {
-    ctx.publisher.publish_all(events(new)?).await?;
+pub(crate) async fn publish(ingest: &Ingest, new: &NewJob) -> anyhow::Result<()> {
+    ingest.bus.publisher.publish_all(events(new)?).await?;
     job::Entity::update_many()
         .col_expr(job::Column::PublishedAt, Expr::value(Utc::now()))
         .filter(job::Column::Id.eq(new.id.as_str()))
-        .exec(&ctx.db)
+        .exec(&ingest.db)
         .await?;
     tracing::info!(district = %new.district, job = %new.id, files = new.files.len(), "job published");
     Ok(())
 }
 
-async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Result<NewJob> {
+pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Result<NewJob> {
     let files = job_file::Entity::find()
         .filter(job_file::Column::JobId.eq(row.id.as_str()))
         .order_by_asc(job_file::Column::Seq)
@@ -162,20 +190,20 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(60);
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Publishes jobs that were recorded but not (completely) published.
-pub async fn run_outbox(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run_outbox(ingest: Ingest, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
         let cutoff = Utc::now() - chrono::Duration::from_std(ORPHAN_AFTER)?;
         let orphans = job::Entity::find()
             .filter(job::Column::PublishedAt.is_null())
             .filter(job::Column::CreatedAt.lt(cutoff))
             .order_by_asc(job::Column::Id)
-            .all(&ctx.db)
+            .all(&ingest.db)
             .await?;
         for row in orphans {
             let id = row.id.clone();
-            let new = load(&ctx.db, row).await?;
+            let new = load(&ingest.db, row).await?;
             tracing::info!(job = %id, "publishing a job left unpublished");
-            publish(&ctx, &new).await?;
+            publish(&ingest, &new).await?;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

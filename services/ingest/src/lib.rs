@@ -1,21 +1,71 @@
 //! Ingest: accepts uploads over HTTP, streams their bytes to storage, records each job and
-//! publishes one event per photo file.
+//! publishes one event per photo file. It owns the jobs and their files (`db`), and so it is
+//! what publishes a file's events again when they were lost (`requests`).
 
 mod api;
 pub mod archive;
+pub mod db;
 mod jobs;
 pub mod mapping;
+mod requests;
 mod upload;
 
-use pictureday_shared::Context;
-use pictureday_shared::runtime::Component;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pictureday_access::Auth;
+use pictureday_platform::Connections;
+use pictureday_platform::bus::Bus;
+use pictureday_platform::runtime::{Component, Dependency};
+use pictureday_platform::storage::Storage;
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
-    let (outbox_ctx, outbox_stop) = (ctx.clone(), shutdown.clone());
+/// What ingest works with.
+#[derive(Clone)]
+pub(crate) struct Ingest {
+    pub db: DatabaseConnection,
+    pub storage: Storage,
+    pub bus: Bus,
+    pub auth: Arc<Auth>,
+    pub spool: PathBuf,
+}
+
+pub async fn component(
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    let settings = connections.settings();
+    let db = connections.database().await?;
+    pictureday_platform::db::migrate::<db::Migrator>(&db)
+        .await
+        .context("migrating ingest's tables")?;
+    let storage = connections.storage().await?;
+    let bus = connections.bus().await?;
+    let auth = Auth::open(db.clone(), settings.operator_token()?).await?;
+    let spool = settings.spool_dir()?.to_owned();
+    tokio::fs::create_dir_all(&spool)
+        .await
+        .with_context(|| format!("creating spool directory {}", spool.display()))?;
+    let ingest = Ingest {
+        db: db.clone(),
+        storage: storage.clone(),
+        bus: bus.clone(),
+        auth,
+        spool,
+    };
+    let (outbox, outbox_stop) = (ingest.clone(), shutdown.clone());
+    let (requests, requests_stop) = (ingest.clone(), shutdown.clone());
     Ok(Component::new("ingest")
-        .routes(api::router(ctx.clone()))
+        .routes(api::router(ingest))
         .worker("outbox", move || {
-            jobs::run_outbox(outbox_ctx.clone(), outbox_stop.clone())
-        }))
+            jobs::run_outbox(outbox.clone(), outbox_stop.clone())
+        })
+        .worker("requests", move || {
+            requests::serve(requests.clone(), requests_stop.clone())
+        })
+        .depends_on(Dependency::Nats(bus))
+        .depends_on(Dependency::Database(db))
+        .depends_on(Dependency::Storage(storage)))
 }

@@ -1,4 +1,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pictureday_shared::runtime::run_service("pictureday-ingest", pictureday_ingest::component).await
+    pictureday_platform::runtime::run_service("pictureday-ingest", |connections, shutdown| {
+        Box::pin(pictureday_ingest::component(connections, shutdown))
+    })
+    .await
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use pictureday_shared::events::MappedKey;
-use pictureday_shared::text::decode_spreadsheet_text;
+use pictureday_contract::events::MappedKey;
+use pictureday_platform::text::decode_spreadsheet_text;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Mapping {

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
-use pictureday_shared::DistrictId;
-use pictureday_shared::events::Source;
-use pictureday_shared::http::ApiError;
-use pictureday_shared::storage::{Storage, keys};
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::Source;
+use pictureday_contract::keys;
+use pictureday_platform::http::ApiError;
+use pictureday_platform::storage::Storage;
 use tokio::io::AsyncWriteExt;
 
 use crate::archive::{self, MAX_MAPPING_BYTES};

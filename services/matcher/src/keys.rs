@@ -1,6 +1,6 @@
 //! Which key a file is matched by.
 
-use pictureday_shared::events::PhotoIngested;
+use pictureday_contract::events::PhotoIngested;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum MatchKey {
@@ -39,8 +39,8 @@ pub fn file_stem(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use pictureday_shared::DistrictId;
-    use pictureday_shared::events::{FileRef, MappedKey, Source};
+    use pictureday_contract::DistrictId;
+    use pictureday_contract::events::{FileRef, MappedKey, Source};
 
     use super::*;
 
@@ -52,6 +52,7 @@ mod tests {
                 job_id: "j".into(),
                 seq: 0,
                 file_name: name.into(),
+                replay: 0,
             },
             source: Source::Object {
                 key: "k".into(),

@@ -6,15 +6,16 @@ mod keys;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pictureday_shared::bus::{
-    self, Delivery, Disposition, Kind, Outgoing, ROSTER_LOOKUP_SUBJECT, consumers,
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::{
+    self, DecodeError, Dependency, LookupRequest, LookupResponse, LookupResult, PhotoIngested,
+    PhotoMatched, PhotoUnmatched, SCHEMA_VERSION,
 };
-use pictureday_shared::events::{
-    LookupRequest, LookupResponse, LookupResult, PhotoIngested, PhotoMatched, PhotoRejected,
-    PhotoUnmatched, SCHEMA_VERSION,
-};
-use pictureday_shared::runtime::Component;
-use pictureday_shared::{Context, DistrictId};
+use pictureday_contract::subjects::{Kind, ROSTER_LOOKUP_SUBJECT, consumers};
+use pictureday_platform::Connections;
+use pictureday_platform::bus::{Bus, BusError, Outgoing};
+use pictureday_platform::runtime::{Component, Dependency as Needs};
+use pictureday_platform::stage::{self, Failure, Handled, Incoming, Stage};
 use tokio_util::sync::CancellationToken;
 
 pub use keys::{MatchKey, match_key};
@@ -22,89 +23,121 @@ pub use keys::{MatchKey, match_key};
 const MAX_BATCH: usize = 500;
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
-    let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-    Ok(Component::new("matcher").worker("match", move || run(ctx.clone(), shutdown.clone())))
+/// The matcher needs only the bus: it asks roster rather than reading its tables.
+pub async fn component(
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    let bus = connections.bus().await?;
+    let (matcher, shutdown) = (Matcher { bus: bus.clone() }, shutdown.clone());
+    Ok(Component::new("matcher")
+        .worker("match", move || {
+            let (matcher, shutdown) = (matcher.clone(), shutdown.clone());
+            async move { stage::run_batched(&matcher, &matcher.bus, MAX_BATCH, shutdown).await }
+        })
+        .depends_on(Needs::Nats(bus)))
 }
 
-pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    bus::consume_batches(
-        &ctx.js,
-        &ctx.settings.topology,
-        consumers::MATCHER,
-        MAX_BATCH,
-        shutdown,
-        |batch| match_batch(&ctx, batch),
-    )
-    .await
+#[derive(Clone)]
+struct Matcher {
+    bus: Bus,
 }
 
-async fn match_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
-    let mut dispositions: Vec<Disposition> = batch.iter().map(|_| Disposition::Ack).collect();
-    let mut outgoing = Vec::with_capacity(batch.len());
-    // Files needing a lookup, by district: (index in batch, event, key, the file's span).
-    let mut lookups: BTreeMap<DistrictId, Vec<Pending>> = BTreeMap::new();
-    for (i, delivery) in batch.iter().enumerate() {
-        let event: PhotoIngested = match delivery.decode() {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, subject = %delivery.message.subject, "undecodable ingested event; dropped");
-                continue;
-            }
-        };
-        let span = delivery.span("matcher.match");
-        match match_key(&event) {
-            MatchKey::Lookup(key) => lookups
-                .entry(event.file.district.clone())
-                .or_default()
-                .push((i, event, key, span)),
-            MatchKey::Unmatchable(reason) => {
-                push(&mut outgoing, span.in_scope(|| unmatched(&event, reason)))
-            }
-        }
+impl Stage for Matcher {
+    type Event = PhotoIngested;
+    const CONSUMER: &'static str = consumers::MATCHER;
+
+    fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoIngested, DecodeError> {
+        events::decode(subject, payload)
     }
-    for (district, files) in lookups {
-        let keys: Vec<String> = files.iter().map(|(_, _, key, _)| key.clone()).collect();
-        match lookup(ctx, &district, keys).await {
-            Ok(results) => {
-                for ((_, event, key, span), result) in files.iter().zip(results) {
-                    push(&mut outgoing, span.in_scope(|| outcome(event, key, result)));
+
+    fn rejection(&self, event: &PhotoIngested, reason: String) -> Option<Outgoing> {
+        encoded(Outgoing::rejection(
+            consumers::MATCHER,
+            &event.file,
+            None,
+            reason,
+        ))
+    }
+
+    async fn probe(&self, _dependency: Dependency) -> bool {
+        // An empty lookup touches no table: it asks whether a roster instance answers.
+        let Ok(district) = DistrictId::parse("probe") else {
+            return false;
+        };
+        lookup(&self.bus, &district, Vec::new()).await.is_ok()
+    }
+
+    async fn handle(&self, batch: &[Incoming<PhotoIngested>]) -> Vec<Handled> {
+        let mut results: Vec<Option<Handled>> = (0..batch.len()).map(|_| None).collect();
+        // Files needing a lookup, by district: (index in batch, key).
+        let mut lookups: BTreeMap<&DistrictId, Vec<(usize, String)>> = BTreeMap::new();
+        for (i, incoming) in batch.iter().enumerate() {
+            let event = &incoming.event;
+            match match_key(event) {
+                MatchKey::Lookup(key) => lookups
+                    .entry(&event.file.district)
+                    .or_default()
+                    .push((i, key)),
+                MatchKey::Unmatchable(reason) => {
+                    results[i] = Some(
+                        incoming
+                            .span
+                            .in_scope(|| produced(unmatched(event, reason))),
+                    );
                 }
             }
-            Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), %district, "roster lookup failed");
-                for (i, event, _, span) in &files {
-                    if batch[*i].is_last_attempt() {
-                        push(&mut outgoing, span.in_scope(|| given_up(event, &error)));
-                    } else {
-                        dispositions[*i] = Disposition::Retry(batch[*i].retry_delay());
+        }
+        for (district, files) in lookups {
+            let keys: Vec<String> = files.iter().map(|(_, key)| key.clone()).collect();
+            match lookup(&self.bus, district, keys).await {
+                Ok(found) => {
+                    for ((i, key), result) in files.into_iter().zip(found) {
+                        let incoming = &batch[i];
+                        results[i] = Some(
+                            incoming
+                                .span
+                                .in_scope(|| produced(outcome(&incoming.event, &key, result))),
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), %district, "roster lookup failed");
+                    for (i, _) in files {
+                        results[i] = Some(Err(Failure::Unavailable(
+                            Dependency::Roster,
+                            anyhow::anyhow!("{error:#}"),
+                        )));
                     }
                 }
             }
         }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Ok(Vec::new())))
+            .collect()
     }
-    if let Err(error) = ctx.publisher.publish_all(outgoing).await {
-        tracing::warn!(%error, "publishing match results failed; will retry");
-        return batch
-            .iter()
-            .map(|d| Disposition::Retry(d.retry_delay()))
-            .collect();
-    }
-    dispositions
 }
 
-/// A file waiting for its roster lookup.
-type Pending = (usize, PhotoIngested, String, tracing::Span);
+/// An event to publish, or (should it not encode) the reason it could not be made.
+fn produced(event: Result<Outgoing, BusError>) -> Handled {
+    event
+        .map(|e| vec![e])
+        .map_err(|e| Failure::Permanent(format!("its outcome could not be recorded: {e}")))
+}
 
-fn push(outgoing: &mut Vec<Outgoing>, event: Result<Outgoing, bus::BusError>) {
+fn encoded(event: Result<Outgoing, BusError>) -> Option<Outgoing> {
     match event {
-        Ok(event) => outgoing.push(event),
-        Err(error) => tracing::error!(%error, "could not encode event"),
+        Ok(event) => Some(event),
+        Err(error) => {
+            tracing::error!(%error, "could not encode event");
+            None
+        }
     }
 }
 
 async fn lookup(
-    ctx: &Context,
+    bus: &Bus,
     district: &DistrictId,
     keys: Vec<String>,
 ) -> anyhow::Result<Vec<LookupResult>> {
@@ -116,7 +149,7 @@ async fn lookup(
     })?;
     let reply = tokio::time::timeout(
         LOOKUP_TIMEOUT,
-        ctx.nats.request(ROSTER_LOOKUP_SUBJECT, request.into()),
+        bus.nats.request(ROSTER_LOOKUP_SUBJECT, request.into()),
     )
     .await
     .map_err(|_| anyhow::anyhow!("roster did not answer within {LOOKUP_TIMEOUT:?}"))??;
@@ -141,11 +174,7 @@ fn describe_key(event: &PhotoIngested, key: &str) -> String {
     }
 }
 
-fn outcome(
-    event: &PhotoIngested,
-    key: &str,
-    result: LookupResult,
-) -> Result<Outgoing, bus::BusError> {
+fn outcome(event: &PhotoIngested, key: &str, result: LookupResult) -> Result<Outgoing, BusError> {
     let file = &event.file;
     match result {
         LookupResult::Found {
@@ -177,7 +206,7 @@ fn outcome(
     }
 }
 
-fn unmatched(event: &PhotoIngested, reason: String) -> Result<Outgoing, bus::BusError> {
+fn unmatched(event: &PhotoIngested, reason: String) -> Result<Outgoing, BusError> {
     let file = &event.file;
     Outgoing::new(
         Kind::Unmatched.subject(&file.district, &file.job_id),
@@ -187,17 +216,5 @@ fn unmatched(event: &PhotoIngested, reason: String) -> Result<Outgoing, bus::Bus
             file: file.clone(),
             reason,
         },
-    )
-}
-
-fn given_up(event: &PhotoIngested, error: &anyhow::Error) -> Result<Outgoing, bus::BusError> {
-    PhotoRejected::outgoing(
-        consumers::MATCHER,
-        &event.file,
-        None,
-        format!(
-            "could not be matched: the roster did not answer after {} attempts ({error})",
-            bus::MAX_DELIVER
-        ),
     )
 }

@@ -1,5 +1,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pictureday_shared::runtime::run_service("pictureday-matcher", pictureday_matcher::component)
-        .await
+    pictureday_platform::runtime::run_service("pictureday-matcher", |connections, shutdown| {
+        Box::pin(pictureday_matcher::component(connections, shutdown))
+    })
+    .await
 }

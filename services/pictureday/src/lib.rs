@@ -7,22 +7,22 @@ pub mod gateway;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use pictureday_shared::Context;
-use pictureday_shared::auth::new_token;
-use pictureday_shared::runtime::Component;
+use pictureday_access::new_token;
+use pictureday_platform::Connections;
+use pictureday_platform::runtime::Component;
 use tokio_util::sync::CancellationToken;
 
-/// Every service's component, in pipeline order.
-pub fn all_components(
-    ctx: &Context,
+/// Every service's component, in pipeline order, on one set of connections.
+pub async fn all_components(
+    connections: &Connections,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Vec<Component>> {
     Ok(vec![
-        pictureday_ingest::component(ctx, shutdown)?,
-        pictureday_matcher::component(ctx, shutdown)?,
-        pictureday_image_processor::component(ctx, shutdown)?,
-        pictureday_roster::component(ctx, shutdown)?,
-        pictureday_reporting::component(ctx, shutdown)?,
+        pictureday_ingest::component(connections, shutdown).await?,
+        pictureday_matcher::component(connections, shutdown).await?,
+        pictureday_image_processor::component(connections, shutdown).await?,
+        pictureday_roster::component(connections, shutdown).await?,
+        pictureday_reporting::component(connections, shutdown).await?,
     ])
 }
 

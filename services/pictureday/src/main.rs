@@ -3,11 +3,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use pictureday_shared::config::{CommonArgs, Settings};
-use pictureday_shared::nats_server::NatsServer;
-use pictureday_shared::runtime::{cancel_on_signal, serve};
-use pictureday_shared::storage::StorageConfig;
-use pictureday_shared::{Context, telemetry};
+use pictureday_platform::config::{CommonArgs, Settings};
+use pictureday_platform::nats_server::NatsServer;
+use pictureday_platform::runtime::{cancel_on_signal, serve};
+use pictureday_platform::storage::StorageConfig;
+use pictureday_platform::{Connections, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// Pictureday: school ID photos from upload to roster.
@@ -62,7 +62,7 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli: Cli = pictureday_shared::config_file::parse_args()?;
+    let cli: Cli = pictureday_platform::config_file::parse_args()?;
     telemetry::init("pictureday");
     match cli.command {
         Command::Serve(args) => run(args).await,
@@ -121,22 +121,22 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let settings = Settings::build(
         &common,
-        database_url,
+        Some(database_url),
         nats_url,
-        &storage,
-        operator_token.clone(),
+        Some(&storage),
+        Some(operator_token.clone()),
     )?;
-    let ctx = Context::connect(settings).await?;
+    let connections = Connections::new(settings);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let components = pictureday::all_components(&ctx, &shutdown)?;
+    let components = pictureday::all_components(&connections, &shutdown).await?;
     println!("Pictureday is running at http://{}", listener.local_addr()?);
     println!("Operator token: {operator_token}");
     println!("Data directory: {}", data.display());
-    let served = serve(&ctx, listener, components, shutdown).await;
+    let served = serve(&connections, listener, components, shutdown).await;
     if let Some(server) = nats_server {
         server.stop().await;
     }

@@ -8,34 +8,43 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use pictureday_shared::auth::{Auth, Caller};
-use pictureday_shared::csv_out::CsvBuilder;
-use pictureday_shared::db::entities::{file_outcome, job, job_status};
-use pictureday_shared::events::{JobCounts, JobState};
-use pictureday_shared::http::{ApiError, Page, Paged};
-use pictureday_shared::{Context, DistrictId};
+use pictureday_access::{Auth, Caller};
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::{
+    JobCounts, JobQuery, JobQueryResponse, JobState, SCHEMA_VERSION,
+};
+use pictureday_contract::subjects::INGEST_JOB_SUBJECT;
+use pictureday_platform::csv_out::CsvBuilder;
+use pictureday_platform::http::{ApiError, Page, Paged};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use crate::Reporting;
+use crate::db::{dead_letter, file_outcome, job_status};
 use crate::projection;
 
 #[derive(Clone)]
 struct ReportingState {
-    ctx: Context,
+    reporting: Reporting,
+    auth: Arc<Auth>,
 }
 
 impl FromRef<ReportingState> for Arc<Auth> {
     fn from_ref(state: &ReportingState) -> Self {
-        state.ctx.auth.clone()
+        state.auth.clone()
     }
 }
 
-pub fn router(ctx: Context) -> Router {
+pub(crate) fn router(reporting: Reporting, auth: Arc<Auth>) -> Router {
     Router::new()
         .route("/v1/districts/{district}/jobs", get(list_jobs))
         .route("/v1/districts/{district}/jobs/{job}", get(get_job))
         .route("/v1/districts/{district}/jobs/{job}/log", get(get_log))
-        .with_state(ReportingState { ctx })
+        .route(
+            "/v1/districts/{district}/jobs/{job}/dead-letters",
+            get(get_dead_letters),
+        )
+        .with_state(ReportingState { reporting, auth })
 }
 
 #[derive(Serialize)]
@@ -48,13 +57,27 @@ pub struct JobBody {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    /// While the job cannot go on, why (`database unavailable since …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
+    /// Why the job failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
     log_url: String,
 }
 
-fn job_body(row: &job_status::Model) -> Result<JobBody, ApiError> {
+fn job_body(state: &ReportingState, row: &job_status::Model) -> Result<JobBody, ApiError> {
     let status = projection::status_of(row)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("job {} has a bad state", row.job_id)))?;
+    let status = state
+        .reporting
+        .waiting
+        .annotate(vec![status])
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("job {} vanished", row.job_id)))?;
     Ok(JobBody {
+        waiting: status.waiting,
+        failure: status.failure,
         log_url: format!("/v1/districts/{}/jobs/{}/log", row.district_id, row.job_id),
         job_id: status.job_id,
         district: row.district_id.clone(),
@@ -73,7 +96,7 @@ async fn list_jobs(
     Path(raw): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged<JobBody>>, ApiError> {
-    let district = state.ctx.auth.district(&caller, &raw).await?;
+    let district = state.auth.district(&caller, &raw).await?;
     let limit = page.limit()?;
     let mut query = job_status::Entity::find()
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
@@ -82,53 +105,82 @@ async fn list_jobs(
     if let Some(after) = page.after {
         query = query.filter(job_status::Column::JobId.lt(after));
     }
-    let rows = query.all(&state.ctx.db).await?;
+    let rows = query.all(&state.reporting.db).await?;
     let next_after = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|j| j.job_id.clone()))
         .flatten();
-    let items = rows.iter().map(job_body).collect::<Result<_, _>>()?;
+    let items = rows
+        .iter()
+        .map(|row| job_body(&state, row))
+        .collect::<Result<_, _>>()?;
     Ok(Json(Paged { items, next_after }))
 }
 
+/// How long a job's status waits for ingest to say what it knows of a job not yet projected.
+const INGEST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The job's projection; a job accepted a moment ago that reporting has not seen yet is shown as
-/// queued from ingest's record, so a status URL works as soon as it is handed out.
+/// queued from what ingest says of it, so a status URL works as soon as it is handed out.
 async fn find_job(
     state: &ReportingState,
     district: &DistrictId,
     job_id: &str,
 ) -> Result<job_status::Model, ApiError> {
-    let db = &state.ctx.db;
     let projected = job_status::Entity::find_by_id(job_id.to_owned())
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
-        .one(db)
+        .one(&state.reporting.db)
         .await?;
-    if let Some(row) = projected
+    if let Some(row) = &projected
         && row.created_seen
     {
-        return Ok(row);
+        return Ok(row.clone());
     }
-    let accepted = job::Entity::find_by_id(job_id.to_owned())
-        .filter(job::Column::DistrictId.eq(district.as_str()))
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job {job_id:?} in district {district}")))?;
-    Ok(job_status::Model {
-        job_id: accepted.id,
-        district_id: accepted.district_id,
-        state: JobState::Queued.as_str().into(),
-        created_seen: true,
-        files: accepted.files,
-        matched: 0,
-        unmatched: 0,
-        processed: 0,
-        rejected: 0,
-        applied: 0,
-        warnings: accepted.warnings,
-        created_at: accepted.created_at,
-        started_at: None,
-        finished_at: None,
-        updated_at: accepted.created_at,
-    })
+    let not_found = || ApiError::NotFound(format!("no job {job_id:?} in district {district}"));
+    let created = match ask_ingest(state, district, job_id).await {
+        Ok(Some(created)) => created,
+        Ok(None) => return projected.ok_or_else(not_found),
+        Err(error) => {
+            return projected.ok_or_else(|| {
+                tracing::warn!(error = format!("{error:#}"), "asking ingest about a job");
+                ApiError::Unavailable(
+                    "the job is not known here yet and ingest did not answer; try again shortly"
+                        .into(),
+                )
+            });
+        }
+    };
+    let mut row =
+        projected.unwrap_or_else(|| projection::new_job(district, job_id, created.created_at));
+    row.created_seen = true;
+    row.files = i32::try_from(created.files).unwrap_or(i32::MAX);
+    row.created_at = created.created_at;
+    row.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
+    row.state = projection::derive_state(&row).as_str().to_owned();
+    Ok(row)
+}
+
+async fn ask_ingest(
+    state: &ReportingState,
+    district: &DistrictId,
+    job_id: &str,
+) -> anyhow::Result<Option<pictureday_contract::events::JobCreated>> {
+    let query = serde_json::to_vec(&JobQuery {
+        v: SCHEMA_VERSION,
+        district: district.clone(),
+        job_id: job_id.to_owned(),
+    })?;
+    let reply = tokio::time::timeout(
+        INGEST_PATIENCE,
+        state
+            .reporting
+            .bus
+            .nats
+            .request(INGEST_JOB_SUBJECT, query.into()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("ingest did not answer within {INGEST_PATIENCE:?}"))??;
+    let response: JobQueryResponse = serde_json::from_slice(&reply.payload)?;
+    Ok(response.job)
 }
 
 async fn get_job(
@@ -136,9 +188,9 @@ async fn get_job(
     caller: Caller,
     Path((raw, job_id)): Path<(String, String)>,
 ) -> Result<Json<JobBody>, ApiError> {
-    let district = state.ctx.auth.district(&caller, &raw).await?;
+    let district = state.auth.district(&caller, &raw).await?;
     let row = find_job(&state, &district, &job_id).await?;
-    Ok(Json(job_body(&row)?))
+    Ok(Json(job_body(&state, &row)?))
 }
 
 #[derive(Deserialize)]
@@ -164,7 +216,7 @@ async fn get_log(
     Path((raw, job_id)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let district = state.ctx.auth.district(&caller, &raw).await?;
+    let district = state.auth.district(&caller, &raw).await?;
     find_job(&state, &district, &job_id).await?;
     let csv_wanted = match query.format.as_deref() {
         Some("csv") => true,
@@ -183,7 +235,7 @@ async fn get_log(
         .filter(file_outcome::Column::JobId.eq(job_id.as_str()))
         .filter(file_outcome::Column::DistrictId.eq(district.as_str()))
         .order_by_asc(file_outcome::Column::Seq)
-        .all(&state.ctx.db)
+        .all(&state.reporting.db)
         .await?;
     let rows: Vec<LogRow> = rows
         .into_iter()
@@ -226,4 +278,41 @@ async fn get_log(
         body,
     )
         .into_response())
+}
+
+#[derive(Serialize)]
+struct DeadLetterRow {
+    consumer: String,
+    subject: String,
+    reason: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Events about the job's files that a service could not read or handle and set aside.
+async fn get_dead_letters(
+    State(state): State<ReportingState>,
+    caller: Caller,
+    Path((raw, job_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let district = state.auth.district(&caller, &raw).await?;
+    find_job(&state, &district, &job_id).await?;
+    let rows = dead_letter::Entity::find()
+        .filter(dead_letter::Column::JobId.eq(job_id.as_str()))
+        .filter(dead_letter::Column::DistrictId.eq(district.as_str()))
+        .order_by_asc(dead_letter::Column::Sequence)
+        .limit(1000)
+        .all(&state.reporting.db)
+        .await?;
+    let items: Vec<DeadLetterRow> = rows
+        .into_iter()
+        .map(|row| DeadLetterRow {
+            consumer: row.consumer,
+            subject: row.subject,
+            reason: row.reason,
+            created_at: row.created_at,
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({ "job_id": job_id, "items": items }),
+    ))
 }

@@ -1,90 +1,129 @@
 //! Reporting: turns every pipeline event into the job projection (per-file outcomes, counts,
-//! state), publishes `job.status` events, and serves jobs and their logs.
+//! state), publishes `job.status` events, serves jobs and their logs, and sees to it that every
+//! file ends in an outcome: it keeps set-aside events on their jobs (`dead_letters`), has files
+//! whose events were lost published again and fails jobs past their deadline (`reconcile`), and
+//! says on open jobs what the pipeline waits for (`waiting`).
 
 mod api;
+pub mod db;
+mod dead_letters;
 pub mod projection;
+mod reconcile;
 mod status;
+mod waiting;
 
 use std::sync::Arc;
 
-use pictureday_shared::Context;
-use pictureday_shared::bus::{self, Delivery, Disposition, consumers};
-use pictureday_shared::runtime::Component;
+use anyhow::Context as _;
+use pictureday_access::Auth;
+use pictureday_contract::events::{DecodeError, Dependency};
+use pictureday_contract::subjects::consumers;
+use pictureday_platform::Connections;
+use pictureday_platform::bus::{Bus, Outgoing};
+use pictureday_platform::runtime::{Component, Dependency as Needs};
+use pictureday_platform::stage::{self, Handled, Incoming, Stage};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::projection::Event;
 use crate::status::StatusPublisher;
+use crate::waiting::Waiting;
 
 const MAX_BATCH: usize = 1000;
 
-pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
-    let statuses = StatusPublisher::new(ctx.publisher.clone());
-    let (project_ctx, project_stop, project_statuses) =
-        (ctx.clone(), shutdown.clone(), statuses.clone());
-    let flush_stop = shutdown.clone();
+/// What reporting works with.
+#[derive(Clone)]
+pub(crate) struct Reporting {
+    pub db: DatabaseConnection,
+    pub bus: Bus,
+    pub statuses: Arc<StatusPublisher>,
+    pub waiting: Arc<Waiting>,
+    pub settings: Arc<pictureday_platform::config::Settings>,
+}
+
+pub async fn component(
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    let db = connections.database().await?;
+    pictureday_platform::db::migrate::<db::Migrator>(&db)
+        .await
+        .context("migrating reporting's tables")?;
+    let auth = Auth::open(db.clone(), connections.settings().operator_token()?).await?;
+    let bus = connections.bus().await?;
+    let reporting = Reporting {
+        db: db.clone(),
+        statuses: StatusPublisher::new(bus.publisher.clone()),
+        waiting: Waiting::new(),
+        bus: bus.clone(),
+        settings: connections.settings().clone(),
+    };
+    let project = Arc::new(Project(reporting.clone()));
+    let dead = Arc::new(dead_letters::DeadLetters(reporting.clone()));
+    let stop = shutdown.clone();
+    let (flush, flush_stop) = (reporting.statuses.clone(), shutdown.clone());
+    let (listen, listen_stop) = (reporting.clone(), shutdown.clone());
+    let (reconciler, reconcile_stop) = (reporting.clone(), shutdown.clone());
+    let dead_stop = shutdown.clone();
     Ok(Component::new("reporting")
-        .routes(api::router(ctx.clone()))
+        .routes(api::router(reporting, auth))
         .worker("project", move || {
-            project(
-                project_ctx.clone(),
-                project_statuses.clone(),
-                project_stop.clone(),
-            )
+            let (project, shutdown) = (project.clone(), stop.clone());
+            async move { stage::run_batched(&*project, &project.0.bus, MAX_BATCH, shutdown).await }
+        })
+        .worker("dead-letters", move || {
+            let (dead, shutdown) = (dead.clone(), dead_stop.clone());
+            async move { stage::run_batched(&*dead, &dead.0.bus, MAX_BATCH, shutdown).await }
         })
         .worker("status", move || {
-            statuses.clone().run_flusher(flush_stop.clone())
-        }))
+            flush.clone().run_flusher(flush_stop.clone())
+        })
+        .worker("waiting", move || {
+            waiting::listen(listen.clone(), listen_stop.clone())
+        })
+        .worker("reconcile", move || {
+            reconcile::run(reconciler.clone(), reconcile_stop.clone())
+        })
+        .depends_on(Needs::Nats(bus))
+        .depends_on(Needs::Database(db)))
 }
 
-async fn project(
-    ctx: Context,
-    statuses: Arc<StatusPublisher>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    bus::consume_batches(
-        &ctx.js,
-        &ctx.settings.topology,
-        consumers::REPORTING,
-        MAX_BATCH,
-        shutdown,
-        |batch| project_batch(&ctx, &statuses, batch),
-    )
-    .await
-}
+/// Reporting's consumer of the whole pipeline stream.
+struct Project(Reporting);
 
-async fn project_batch(
-    ctx: &Context,
-    statuses: &StatusPublisher,
-    batch: Vec<Delivery>,
-) -> Vec<Disposition> {
-    let mut events = Vec::with_capacity(batch.len());
-    for delivery in &batch {
-        let decoded = delivery.span("reporting.project").in_scope(|| {
-            Event::decode(delivery.message.subject.as_str(), &delivery.message.payload)
-        });
-        match decoded {
-            Ok(event) => events.push(event),
-            Err(error) => tracing::error!(%error, "undecodable pipeline event; dropped"),
-        }
+impl Stage for Project {
+    type Event = Event;
+    const CONSUMER: &'static str = consumers::REPORTING;
+
+    fn decode(&self, subject: &str, payload: &[u8]) -> Result<Event, DecodeError> {
+        Event::decode(subject, payload)
     }
-    let result = async {
-        let txn = pictureday_shared::db::begin_write(&ctx.db).await?;
-        let touched = projection::apply(&txn, &events).await?;
-        txn.commit().await?;
-        Ok::<_, sea_orm::DbErr>(touched)
+
+    /// The projection records outcomes; an event it cannot record is set aside.
+    fn rejection(&self, _event: &Event, _reason: String) -> Option<Outgoing> {
+        None
     }
-    .await;
-    match result {
-        Ok(touched) => {
-            statuses.offer(touched).await;
-            batch.iter().map(|_| Disposition::Ack).collect()
+
+    async fn probe(&self, _dependency: Dependency) -> bool {
+        pictureday_platform::db::ping(&self.0.db).await
+    }
+
+    async fn handle(&self, batch: &[Incoming<Event>]) -> Vec<Handled> {
+        let events: Vec<Event> = batch.iter().map(|i| i.event.clone()).collect();
+        let result = async {
+            let txn = pictureday_platform::db::begin_write(&self.0.db).await?;
+            let touched = projection::apply(&txn, &events).await?;
+            txn.commit().await?;
+            Ok::<_, sea_orm::DbErr>(touched)
         }
-        Err(error) => {
-            tracing::warn!(%error, "updating the job projection failed; will retry");
-            batch
-                .iter()
-                .map(|d| Disposition::Retry(d.retry_delay()))
-                .collect()
+        .await;
+        match result {
+            Ok(touched) => {
+                let touched = self.0.waiting.annotate(touched);
+                self.0.statuses.offer(touched).await;
+                batch.iter().map(|_| Ok(Vec::new())).collect()
+            }
+            Err(error) => pictureday_platform::db::batch_failed(batch.len(), &error),
         }
     }
 }

@@ -1,5 +1,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pictureday_shared::runtime::run_service("pictureday-reporting", pictureday_reporting::component)
-        .await
+    pictureday_platform::runtime::run_service("pictureday-reporting", |connections, shutdown| {
+        Box::pin(pictureday_reporting::component(connections, shutdown))
+    })
+    .await
 }

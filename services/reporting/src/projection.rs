@@ -5,18 +5,20 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use pictureday_shared::DistrictId;
-use pictureday_shared::bus::Kind;
-use pictureday_shared::db::entities::{file_outcome, job_status};
-use pictureday_shared::events::{
-    ApplyOutcome, FileRef, JobCounts, JobCreated, JobState, JobStatus, PhotoApplied, PhotoIngested,
-    PhotoMatched, PhotoProcessed, PhotoRejected, PhotoUnmatched, SCHEMA_VERSION,
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::{
+    self, ApplyOutcome, DecodeError, FileRef, JobCounts, JobCreated, JobState, JobStatus,
+    PhotoApplied, PhotoIngested, PhotoMatched, PhotoProcessed, PhotoRejected, PhotoUnmatched,
+    SCHEMA_VERSION,
 };
+use pictureday_contract::subjects::Kind;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter,
 };
+
+use crate::db::{file_outcome, job_status};
 
 /// One decoded pipeline event.
 #[derive(Debug, Clone)]
@@ -30,39 +32,22 @@ pub enum Event {
     Applied(PhotoApplied),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("subject {0} is not a pipeline event")]
-    UnknownSubject(String),
-    #[error("event on {subject}: {source}")]
-    Json {
-        subject: String,
-        source: serde_json::Error,
-    },
-}
-
 impl Event {
+    /// Reads any pipeline event, checking its kind and schema version.
     pub fn decode(subject: &str, payload: &[u8]) -> Result<Self, DecodeError> {
-        let json = |source| DecodeError::Json {
-            subject: subject.to_owned(),
-            source,
-        };
         Ok(match Kind::of_subject(subject) {
-            Some(Kind::JobCreated) => {
-                Event::JobCreated(serde_json::from_slice(payload).map_err(json)?)
-            }
-            Some(Kind::Ingested) => Event::Ingested(serde_json::from_slice(payload).map_err(json)?),
-            Some(Kind::Matched) => Event::Matched(serde_json::from_slice(payload).map_err(json)?),
-            Some(Kind::Unmatched) => {
-                Event::Unmatched(serde_json::from_slice(payload).map_err(json)?)
-            }
-            Some(Kind::Processed) => {
-                Event::Processed(serde_json::from_slice(payload).map_err(json)?)
-            }
-            Some(Kind::Rejected) => Event::Rejected(serde_json::from_slice(payload).map_err(json)?),
-            Some(Kind::Applied) => Event::Applied(serde_json::from_slice(payload).map_err(json)?),
+            Some(Kind::JobCreated) => Event::JobCreated(events::decode(subject, payload)?),
+            Some(Kind::Ingested) => Event::Ingested(events::decode(subject, payload)?),
+            Some(Kind::Matched) => Event::Matched(events::decode(subject, payload)?),
+            Some(Kind::Unmatched) => Event::Unmatched(events::decode(subject, payload)?),
+            Some(Kind::Processed) => Event::Processed(events::decode(subject, payload)?),
+            Some(Kind::Rejected) => Event::Rejected(events::decode(subject, payload)?),
+            Some(Kind::Applied) => Event::Applied(events::decode(subject, payload)?),
             Some(Kind::JobStatus) | None => {
-                return Err(DecodeError::UnknownSubject(subject.to_owned()));
+                return Err(DecodeError::WrongSubject {
+                    subject: subject.to_owned(),
+                    expected: "pipeline event",
+                });
             }
         })
     }
@@ -92,7 +77,7 @@ impl Event {
     }
 }
 
-fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_status::Model {
+pub fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_status::Model {
     job_status::Model {
         job_id: job_id.to_owned(),
         district_id: district.as_str().to_owned(),
@@ -109,10 +94,13 @@ fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_statu
         started_at: None,
         finished_at: None,
         updated_at: now,
+        parked: 0,
+        replayed: 0,
+        failure: None,
     }
 }
 
-fn new_file(file: &FileRef, now: DateTime<Utc>) -> file_outcome::Model {
+pub fn new_file(file: &FileRef, now: DateTime<Utc>) -> file_outcome::Model {
     file_outcome::Model {
         job_id: file.job_id.clone(),
         seq: i32::try_from(file.seq).unwrap_or(i32::MAX),
@@ -129,6 +117,7 @@ fn new_file(file: &FileRef, now: DateTime<Utc>) -> file_outcome::Model {
         rejected: false,
         applied: false,
         updated_at: now,
+        replays: 0,
     }
 }
 
@@ -139,10 +128,16 @@ struct Working {
     files: HashMap<(String, i32), file_outcome::Model>,
 }
 
-/// Applies a batch of events inside `db` (a transaction) and returns the status of every job
-/// the batch touched.
-pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<JobStatus>, DbErr> {
+/// Applies a batch of events inside `txn` and returns the status of every job the batch
+/// touched. The batch's jobs are locked first, in one order: a job's counts are read, changed
+/// and written by one writer at a time, while other jobs' events are projected concurrently.
+pub async fn apply(txn: &DatabaseTransaction, events: &[Event]) -> Result<Vec<JobStatus>, DbErr> {
     let now = Utc::now();
+    let jobs: BTreeSet<&str> = events.iter().map(|e| e.job().1).collect();
+    for job in &jobs {
+        lock_job(txn, job).await?;
+    }
+    let db = txn;
     let mut working = Working::default();
     load(db, events, &mut working).await?;
 
@@ -170,16 +165,15 @@ pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<J
                 i32::try_from(file_ref.seq).unwrap_or(i32::MAX),
             ))
             .or_insert_with(|| new_file(file_ref, now));
+        if file.file_name.is_empty() {
+            // A row the reconciler made before any event of the file arrived.
+            file.file_name.clone_from(&file_ref.file_name);
+        }
         apply_to_file(event, file, job, now);
     }
 
     for job in working.jobs.values_mut() {
-        let state = derive_state(job);
-        if state.is_terminal() && job.finished_at.is_none() {
-            job.finished_at = Some(now);
-        }
-        job.state = state.as_str().to_owned();
-        job.updated_at = now;
+        settle_state(job, now);
     }
     store(db, &working).await?;
     let mut statuses: Vec<JobStatus> = working.jobs.values().filter_map(status_of).collect();
@@ -187,8 +181,23 @@ pub async fn apply<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<Vec<J
     Ok(statuses)
 }
 
-async fn load<C: ConnectionTrait>(
-    db: &C,
+/// Takes the job's lock until the transaction ends (every writer of a job's projection does).
+pub async fn lock_job(txn: &DatabaseTransaction, job_id: &str) -> Result<(), DbErr> {
+    pictureday_platform::db::lock_key(txn, "job", job_id).await
+}
+
+/// Brings the job's state, finish time and update time up to date after a change.
+pub fn settle_state(job: &mut job_status::Model, now: DateTime<Utc>) {
+    let state = derive_state(job);
+    if state.is_terminal() && job.finished_at.is_none() {
+        job.finished_at = Some(now);
+    }
+    job.state = state.as_str().to_owned();
+    job.updated_at = now;
+}
+
+async fn load(
+    db: &DatabaseTransaction,
     events: &[Event],
     working: &mut Working,
 ) -> Result<(), DbErr> {
@@ -286,8 +295,11 @@ fn apply_to_file(
 }
 
 /// A job is finished when every file has a final outcome: applied (or replaced or superseded),
-/// unmatched or rejected.
+/// unmatched or rejected. A failed job stays failed.
 pub fn derive_state(job: &job_status::Model) -> JobState {
+    if job.failure.is_some() {
+        return JobState::Failed;
+    }
     let settled = job.applied + job.unmatched + job.rejected;
     if job.created_seen && settled >= job.files {
         if job.unmatched + job.rejected > 0 {
@@ -306,6 +318,7 @@ fn count(v: i32) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
+/// The job's status as published and served; `waiting` is what the stages say they wait on.
 pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
     Some(JobStatus {
         v: SCHEMA_VERSION,
@@ -319,19 +332,30 @@ pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
             processed: count(job.processed),
             rejected: count(job.rejected),
             applied: count(job.applied),
+            parked: count(job.parked),
+            replayed: count(job.replayed),
         },
         created_at: job.created_at,
         started_at: job.started_at,
         finished_at: job.finished_at,
+        waiting: None,
+        failure: job.failure.clone(),
     })
 }
 
 const WRITE_CHUNK: usize = 200;
 
-async fn store<C: ConnectionTrait>(db: &C, working: &Working) -> Result<(), DbErr> {
-    let jobs: Vec<job_status::ActiveModel> = working
-        .jobs
-        .values()
+async fn store(db: &DatabaseTransaction, working: &Working) -> Result<(), DbErr> {
+    store_jobs(db, working.jobs.values()).await?;
+    store_files(db, working.files.values()).await
+}
+
+/// Writes job rows whole (the caller holds their locks).
+pub async fn store_jobs<'a>(
+    db: &DatabaseTransaction,
+    jobs: impl Iterator<Item = &'a job_status::Model>,
+) -> Result<(), DbErr> {
+    let jobs: Vec<job_status::ActiveModel> = jobs
         .cloned()
         .map(|j| j.into_active_model().reset_all())
         .collect();
@@ -353,15 +377,24 @@ async fn store<C: ConnectionTrait>(db: &C, working: &Working) -> Result<(), DbEr
                         job_status::Column::StartedAt,
                         job_status::Column::FinishedAt,
                         job_status::Column::UpdatedAt,
+                        job_status::Column::Parked,
+                        job_status::Column::Replayed,
+                        job_status::Column::Failure,
                     ])
                     .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
     }
-    let files: Vec<file_outcome::ActiveModel> = working
-        .files
-        .values()
+    Ok(())
+}
+
+/// Writes file rows whole (the caller holds their jobs' locks).
+pub async fn store_files<'a>(
+    db: &DatabaseTransaction,
+    files: impl Iterator<Item = &'a file_outcome::Model>,
+) -> Result<(), DbErr> {
+    let files: Vec<file_outcome::ActiveModel> = files
         .cloned()
         .map(|f| f.into_active_model().reset_all())
         .collect();
@@ -381,6 +414,7 @@ async fn store<C: ConnectionTrait>(db: &C, working: &Working) -> Result<(), DbEr
                         file_outcome::Column::Rejected,
                         file_outcome::Column::Applied,
                         file_outcome::Column::UpdatedAt,
+                        file_outcome::Column::Replays,
                     ])
                     .to_owned(),
             )

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pictureday_shared::bus::{Kind, Outgoing, Publisher};
-use pictureday_shared::events::{JobState, JobStatus};
+use pictureday_contract::events::{JobState, JobStatus};
+use pictureday_contract::subjects::Kind;
+use pictureday_platform::bus::{Outgoing, Publisher};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +29,7 @@ fn outgoing(status: &JobStatus) -> Option<Outgoing> {
     let c = &status.counts;
     // The same status published twice (a redelivered batch) is deduplicated by JetStream.
     let msg_id = format!(
-        "status:{}:{}:{}:{}:{}:{}:{}:{}",
+        "status:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}",
         status.job_id,
         status.state.as_str(),
         c.files,
@@ -36,7 +37,10 @@ fn outgoing(status: &JobStatus) -> Option<Outgoing> {
         c.unmatched,
         c.processed,
         c.rejected,
-        c.applied
+        c.applied,
+        c.parked,
+        c.replayed,
+        u8::from(status.waiting.is_some()),
     );
     match Outgoing::new(
         Kind::JobStatus.subject(&status.district, &status.job_id),

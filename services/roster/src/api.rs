@@ -10,30 +10,35 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use pictureday_shared::auth::{Auth, Caller};
-use pictureday_shared::csv_out::CsvBuilder;
-use pictureday_shared::db::entities::{district, person, photo};
-use pictureday_shared::events::RenditionRef;
-use pictureday_shared::http::{ApiError, Page, Paged};
-use pictureday_shared::renditions;
-use pictureday_shared::{Context, DistrictId};
+use pictureday_access::entities::district;
+use pictureday_access::{Auth, Caller};
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::RenditionRef;
+use pictureday_contract::renditions;
+use pictureday_platform::csv_out::CsvBuilder;
+use pictureday_platform::http::{ApiError, Page, Paged};
+use pictureday_platform::storage::Storage;
 use sea_orm::ActiveValue::Set;
+use sea_orm::DatabaseConnection;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{person, photo};
 use crate::import::{ImportCounts, upsert_people};
 use crate::placeholder::Placeholders;
 use crate::roster_csv::{self, RowError};
 
 #[derive(Clone)]
 pub struct RosterState {
-    pub ctx: Context,
+    pub db: DatabaseConnection,
+    pub storage: Storage,
+    pub auth: Arc<Auth>,
     pub placeholders: Arc<Placeholders>,
 }
 
 impl FromRef<RosterState> for Arc<Auth> {
     fn from_ref(state: &RosterState) -> Self {
-        state.ctx.auth.clone()
+        state.auth.clone()
     }
 }
 
@@ -104,7 +109,7 @@ async fn create_district(
     if name.is_empty() {
         return Err(ApiError::BadRequest("name must not be empty".into()));
     }
-    let db = &state.ctx.db;
+    let db = &state.db;
     if district::Entity::find_by_id(id.as_str().to_owned())
         .one(db)
         .await?
@@ -131,7 +136,7 @@ async fn list_districts(
         Caller::Operator => query,
         Caller::District(own) => query.filter(district::Column::Id.eq(own.as_str())),
     };
-    let rows = query.all(&state.ctx.db).await?;
+    let rows = query.all(&state.db).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -140,9 +145,9 @@ async fn get_district(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<DistrictBody>, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let model = district::Entity::find_by_id(id.as_str().to_owned())
-        .one(&state.ctx.db)
+        .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no district {raw:?}")))?;
     Ok(Json(model.into()))
@@ -160,8 +165,8 @@ async fn create_token(
     Path(raw): Path<String>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
     caller.require_operator()?;
-    let id = state.ctx.auth.district(&caller, &raw).await?;
-    let token = state.ctx.auth.issue_district_token(&id).await?;
+    let id = state.auth.district(&caller, &raw).await?;
+    let token = state.auth.issue_district_token(&id).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenBody {
@@ -185,7 +190,7 @@ async fn upload_roster(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<Json<RosterUploadBody>, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let parsed = tokio::task::spawn_blocking(move || roster_csv::parse(&body))
         .await
         .map_err(ApiError::internal)?
@@ -198,7 +203,7 @@ async fn upload_roster(
         rows.dedup();
         rows.len()
     };
-    let counts = upsert_people(&state.ctx.db, &id, parsed.rows).await?;
+    let counts = upsert_people(&state.db, &id, parsed.rows).await?;
     tracing::info!(district = %id, ?counts, rejected_rows, "roster uploaded");
     Ok(Json(RosterUploadBody {
         counts,
@@ -254,7 +259,7 @@ async fn list_people(
     Path(raw): Path<String>,
     Query(filter): Query<PeopleFilter>,
 ) -> Result<Json<Paged<PersonBody>>, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let limit = filter.page.limit()?;
     let mut query = person::Entity::find()
         .filter(person::Column::DistrictId.eq(id.as_str()))
@@ -277,7 +282,7 @@ async fn list_people(
     if let Some(after) = filter.page.after {
         query = query.filter(person::Column::Id.gt(after));
     }
-    let rows = query.all(&state.ctx.db).await?;
+    let rows = query.all(&state.db).await?;
     let next_after = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|p| p.id.clone()))
         .flatten();
@@ -294,7 +299,7 @@ async fn find_person(
 ) -> Result<person::Model, ApiError> {
     person::Entity::find_by_id(person_id.to_owned())
         .filter(person::Column::DistrictId.eq(district.as_str()))
-        .one(&state.ctx.db)
+        .one(&state.db)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!("no person {person_id:?} in district {district}"))
@@ -306,7 +311,7 @@ async fn get_person(
     caller: Caller,
     Path((raw, person_id)): Path<(String, String)>,
 ) -> Result<Json<PersonBody>, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     Ok(Json(find_person(&state, &id, &person_id).await?.into()))
 }
 
@@ -321,13 +326,13 @@ async fn get_photo(
     Path((raw, person_id)): Path<(String, String)>,
     Query(query): Query<PhotoQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let size = photo_size(query.size)?;
     let person = find_person(&state, &id, &person_id).await?;
     let mut headers = jpeg_headers();
     if let Some(photo_id) = person.current_photo_id {
         let photo = photo::Entity::find_by_id(photo_id.clone())
-            .one(&state.ctx.db)
+            .one(&state.db)
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("photo {photo_id} is missing")))?;
         return rendition_response(&state, &photo, &size, headers).await;
@@ -375,12 +380,7 @@ async fn rendition_response(
             photo.id
         ))
     })?;
-    let bytes = state
-        .ctx
-        .storage
-        .get(&rendition.key)
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = state.storage.get(&rendition.key).await?;
     if let Ok(value) = HeaderValue::from_str(&photo.id) {
         headers.insert("x-pictureday-photo-id", value);
     }
@@ -407,13 +407,13 @@ async fn list_photo_versions(
     caller: Caller,
     Path((raw, person_id)): Path<(String, String)>,
 ) -> Result<Json<Vec<PhotoVersionBody>>, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let person = find_person(&state, &id, &person_id).await?;
     let photos = photo::Entity::find()
         .filter(photo::Column::PersonId.eq(person.id.as_str()))
         .filter(photo::Column::DistrictId.eq(id.as_str()))
         .order_by_desc(photo::Column::UploadRank)
-        .all(&state.ctx.db)
+        .all(&state.db)
         .await?;
     Ok(Json(
         photos
@@ -437,13 +437,13 @@ async fn get_photo_version(
     Path((raw, person_id, photo_id)): Path<(String, String, String)>,
     Query(query): Query<PhotoQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let size = photo_size(query.size)?;
     let person = find_person(&state, &id, &person_id).await?;
     let photo = photo::Entity::find_by_id(photo_id.clone())
         .filter(photo::Column::PersonId.eq(person.id.as_str()))
         .filter(photo::Column::DistrictId.eq(id.as_str()))
-        .one(&state.ctx.db)
+        .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no photo {photo_id:?} of this person")))?;
     rendition_response(&state, &photo, &size, jpeg_headers()).await
@@ -454,7 +454,7 @@ async fn missing_photos(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = state.ctx.auth.district(&caller, &raw).await?;
+    let id = state.auth.district(&caller, &raw).await?;
     let people = person::Entity::find()
         .filter(person::Column::DistrictId.eq(id.as_str()))
         .filter(person::Column::CurrentPhotoId.is_null())
@@ -462,7 +462,7 @@ async fn missing_photos(
         .order_by_asc(person::Column::LastName)
         .order_by_asc(person::Column::FirstName)
         .order_by_asc(person::Column::Id)
-        .all(&state.ctx.db)
+        .all(&state.db)
         .await?;
     let mut csv = CsvBuilder::new();
     let row_error = |e: csv::Error| ApiError::internal(e);

@@ -2,96 +2,140 @@
 //! kept as versions. Idempotent on the photo id, so redelivery republishes the same outcome.
 
 use chrono::Utc;
-use pictureday_shared::Context;
-use pictureday_shared::bus::{self, Delivery, Disposition, Kind, Outgoing, consumers};
-use pictureday_shared::db::entities::{person, photo};
-use pictureday_shared::events::{
-    ApplyOutcome, PhotoApplied, PhotoProcessed, PhotoRejected, SCHEMA_VERSION,
+use pictureday_contract::events::{
+    self, ApplyOutcome, DecodeError, Dependency, PhotoApplied, PhotoProcessed, SCHEMA_VERSION,
 };
-use pictureday_shared::ids::upload_rank;
+use pictureday_contract::ids::upload_rank;
+use pictureday_contract::subjects::{Kind, consumers};
+use pictureday_platform::bus::{Bus, Outgoing};
+use pictureday_platform::db::begin_write;
+use pictureday_platform::stage::{Failure, Handled, Incoming, Stage};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-const MAX_BATCH: usize = 256;
+use crate::db::{person, photo};
 
-pub async fn run(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    bus::consume_batches(
-        &ctx.js,
-        &ctx.settings.topology,
-        consumers::ROSTER,
-        MAX_BATCH,
-        shutdown,
-        |batch| apply_batch(&ctx, batch),
-    )
-    .await
+pub const MAX_BATCH: usize = 256;
+
+/// The roster's consumer of processed photos.
+pub struct Apply {
+    pub db: DatabaseConnection,
+    pub bus: Bus,
 }
 
-async fn apply_batch(ctx: &Context, batch: Vec<Delivery>) -> Vec<Disposition> {
-    match try_apply_batch(ctx, &batch).await {
-        Ok(dispositions) => dispositions,
-        Err(error) => {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "applying photos failed; will retry"
-            );
-            batch
-                .iter()
-                .map(|d| Disposition::Retry(d.retry_delay()))
-                .collect()
+impl Stage for Apply {
+    type Event = PhotoProcessed;
+    const CONSUMER: &'static str = consumers::ROSTER;
+
+    fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoProcessed, DecodeError> {
+        events::decode(subject, payload)
+    }
+
+    fn rejection(&self, event: &PhotoProcessed, reason: String) -> Option<Outgoing> {
+        match Outgoing::rejection(
+            consumers::ROSTER,
+            &event.file,
+            Some(event.person_id.clone()),
+            reason,
+        ) {
+            Ok(rejection) => Some(rejection),
+            Err(error) => {
+                tracing::error!(%error, "could not encode a rejection");
+                None
+            }
+        }
+    }
+
+    async fn probe(&self, _dependency: Dependency) -> bool {
+        pictureday_platform::db::ping(&self.db).await
+    }
+
+    /// One transaction for the batch. The people it changes are locked first, in one order, so
+    /// replicas applying photos of the same person take turns and never deadlock; photos of
+    /// other people are applied concurrently.
+    async fn handle(&self, batch: &[Incoming<PhotoProcessed>]) -> Vec<Handled> {
+        match self.apply_batch(batch).await {
+            Ok(results) => results,
+            Err(error) => pictureday_platform::db::batch_failed(batch.len(), &error),
         }
     }
 }
 
-async fn try_apply_batch(ctx: &Context, batch: &[Delivery]) -> anyhow::Result<Vec<Disposition>> {
-    let mut outgoing = Vec::with_capacity(batch.len());
-    let txn = pictureday_shared::db::begin_write(&ctx.db).await?;
-    for delivery in batch {
-        let event: PhotoProcessed = match delivery.decode() {
-            Ok(e) if e_version_ok(&e) => e,
-            Ok(_) | Err(_) => {
-                tracing::error!(subject = %delivery.message.subject, "undecodable processed event; dropped");
-                continue;
-            }
-        };
-        let span = delivery.span("roster.apply");
-        outgoing.push(apply_one(&txn, &event).instrument(span).await?);
+impl Apply {
+    async fn apply_batch(&self, batch: &[Incoming<PhotoProcessed>]) -> Result<Vec<Handled>, DbErr> {
+        let txn = begin_write(&self.db).await?;
+        lock_people(&txn, batch).await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            let applied = apply_one(&txn, &incoming.event)
+                .instrument(incoming.span.clone())
+                .await?;
+            results.push(match applied {
+                Ok(outgoing) => Ok(vec![outgoing]),
+                Err(reason) => Err(Failure::Permanent(reason)),
+            });
+        }
+        txn.commit().await?;
+        Ok(results)
     }
-    txn.commit().await?;
-    ctx.publisher.publish_all(outgoing).await?;
-    Ok(batch.iter().map(|_| Disposition::Ack).collect())
 }
 
-fn e_version_ok(event: &PhotoProcessed) -> bool {
-    event.v == SCHEMA_VERSION
+/// On PostgreSQL, `SELECT … FOR UPDATE` of the batch's people, in id order. SQLite's write
+/// transaction already excludes every other writer.
+async fn lock_people(
+    txn: &DatabaseTransaction,
+    batch: &[Incoming<PhotoProcessed>],
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = batch.iter().map(|i| i.event.person_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    person::Entity::find()
+        .select_only()
+        .column(person::Column::Id)
+        .filter(person::Column::Id.is_in(ids))
+        .order_by_asc(person::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<String>()
+        .all(txn)
+        .await?;
+    Ok(())
 }
 
+/// Applies one photo inside the batch's transaction: `Ok(Err(reason))` when it can never be
+/// applied.
 async fn apply_one(
     txn: &DatabaseTransaction,
     event: &PhotoProcessed,
-) -> Result<Outgoing, anyhow::Error> {
+) -> Result<Result<Outgoing, String>, DbErr> {
     let file = &event.file;
     if let Some(existing) = photo::Entity::find_by_id(event.photo_id.clone())
         .one(txn)
         .await?
     {
-        return applied_event(event, &existing);
+        return Ok(applied_event(event, &existing));
     }
     let person = person::Entity::find_by_id(event.person_id.clone())
         .filter(person::Column::DistrictId.eq(file.district.as_str()))
         .one(txn)
         .await?;
     let Some(person) = person else {
-        return Ok(PhotoRejected::outgoing(
-            consumers::ROSTER,
-            file,
-            Some(event.person_id.clone()),
-            "the person it matched is no longer on the roster".into(),
-        )?);
+        return Ok(Err(
+            "the person it matched is no longer on the roster".into()
+        ));
+    };
+    let Ok(seq) = i32::try_from(file.seq) else {
+        return Ok(Err(format!("file number {} is out of range", file.seq)));
+    };
+    let Ok(renditions) = serde_json::to_string(&event.renditions) else {
+        return Ok(Err("its renditions could not be recorded".into()));
     };
     let rank = upload_rank(&file.job_id, file.seq);
     let became_current = set_current_if_newer(txn, &person.id, &event.photo_id, &rank).await?;
@@ -105,17 +149,17 @@ async fn apply_one(
         district_id: Set(file.district.as_str().to_owned()),
         person_id: Set(person.id.clone()),
         job_id: Set(file.job_id.clone()),
-        seq: Set(i32::try_from(file.seq)?),
+        seq: Set(seq),
         file_name: Set(file.file_name.clone()),
         upload_rank: Set(rank),
-        renditions: Set(serde_json::to_string(&event.renditions)?),
+        renditions: Set(renditions),
         outcome: Set(outcome.as_str().to_owned()),
         previous_photo_id: Set(previous),
         created_at: Set(Utc::now()),
     }
     .insert(txn)
     .await?;
-    applied_event(event, &model)
+    Ok(applied_event(event, &model))
 }
 
 /// Makes the photo current unless the person already has a newer one; one conditional UPDATE, so
@@ -141,12 +185,12 @@ async fn set_current_if_newer(
     Ok(result.rows_affected == 1)
 }
 
-fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> anyhow::Result<Outgoing> {
+/// `photo.applied` for a stored photo, or why it cannot be said.
+fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> Result<Outgoing, String> {
     let outcome = ApplyOutcome::parse(&stored.outcome).ok_or_else(|| {
-        anyhow::anyhow!(
-            "photo {} has unknown outcome {:?}",
-            stored.id,
-            stored.outcome
+        format!(
+            "photo {} has an unknown outcome {:?}",
+            stored.id, stored.outcome
         )
     })?;
     let file = &event.file;
@@ -158,9 +202,10 @@ fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> anyhow::Resul
         outcome,
         previous_photo_id: stored.previous_photo_id.clone(),
     };
-    Ok(Outgoing::new(
+    Outgoing::new(
         Kind::Applied.subject(&file.district, &file.job_id),
         file.msg_id("applied"),
         &applied,
-    )?)
+    )
+    .map_err(|e| format!("its outcome could not be recorded: {e}"))
 }

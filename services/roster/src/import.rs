@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use pictureday_shared::DistrictId;
-use pictureday_shared::db::entities::person;
-use pictureday_shared::ids::new_time_ordered_id;
+use pictureday_contract::DistrictId;
+use pictureday_contract::ids::new_time_ordered_id;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 
+use crate::db::person;
 use crate::roster_csv::RosterRow;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -26,9 +26,12 @@ pub async fn upsert_people(
     district: &DistrictId,
     rows: Vec<RosterRow>,
 ) -> Result<ImportCounts, DbErr> {
+    // Who exists decides who is created: imports of one district take turns (others run on).
+    let txn = pictureday_platform::db::begin_write(db).await?;
+    pictureday_platform::db::lock_key(&txn, "roster-import", district.as_str()).await?;
     let existing = person::Entity::find()
         .filter(person::Column::DistrictId.eq(district.as_str()))
-        .all(db)
+        .all(&txn)
         .await?;
     let mut by_sis: HashMap<String, usize> = HashMap::new();
     let mut by_email: HashMap<String, usize> = HashMap::new();
@@ -103,7 +106,6 @@ pub async fn upsert_people(
         }
     }
 
-    let txn = pictureday_shared::db::begin_write(db).await?;
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         person::Entity::insert_many(std::mem::replace(&mut inserts, rest))

@@ -1,8 +1,10 @@
-//! The roster service: owns districts, people and their photos; answers lookups for the matcher;
-//! applies processed photos; serves photos and reports.
+//! The roster service: owns people and their photos (`db`), creates districts and their tokens
+//! (in `pictureday-access`), answers lookups for the matcher, applies processed photos and
+//! serves photos and reports.
 
 mod api;
 mod apply;
+pub mod db;
 mod import;
 mod lookup;
 mod placeholder;
@@ -10,24 +12,46 @@ pub mod roster_csv;
 
 use std::sync::Arc;
 
-use pictureday_shared::Context;
-use pictureday_shared::runtime::Component;
+use anyhow::Context as _;
+use pictureday_access::Auth;
+use pictureday_platform::Connections;
+use pictureday_platform::runtime::{Component, Dependency};
+use pictureday_platform::stage;
 use tokio_util::sync::CancellationToken;
 
-pub fn component(ctx: &Context, shutdown: &CancellationToken) -> anyhow::Result<Component> {
-    let placeholders = Arc::new(placeholder::Placeholders::render()?);
+pub async fn component(
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Component> {
+    let db = connections.database().await?;
+    pictureday_platform::db::migrate::<db::Migrator>(&db)
+        .await
+        .context("migrating roster's tables")?;
+    let auth = Auth::open(db.clone(), connections.settings().operator_token()?).await?;
+    let storage = connections.storage().await?;
+    let bus = connections.bus().await?;
     let state = api::RosterState {
-        ctx: ctx.clone(),
-        placeholders,
+        db: db.clone(),
+        storage: storage.clone(),
+        auth,
+        placeholders: Arc::new(placeholder::Placeholders::render()?),
     };
-    let (apply_ctx, apply_stop) = (ctx.clone(), shutdown.clone());
-    let (lookup_ctx, lookup_stop) = (ctx.clone(), shutdown.clone());
+    let apply = Arc::new(apply::Apply {
+        db: db.clone(),
+        bus: bus.clone(),
+    });
+    let apply_stop = shutdown.clone();
+    let (lookup_nats, lookup_db, lookup_stop) = (bus.nats.clone(), db.clone(), shutdown.clone());
     Ok(Component::new("roster")
         .routes(api::router(state))
         .worker("apply", move || {
-            apply::run(apply_ctx.clone(), apply_stop.clone())
+            let (apply, shutdown) = (apply.clone(), apply_stop.clone());
+            async move { stage::run_batched(&*apply, &apply.bus, apply::MAX_BATCH, shutdown).await }
         })
         .worker("lookup", move || {
-            lookup::serve(lookup_ctx.clone(), lookup_stop.clone())
-        }))
+            lookup::serve(lookup_nats.clone(), lookup_db.clone(), lookup_stop.clone())
+        })
+        .depends_on(Dependency::Nats(bus))
+        .depends_on(Dependency::Database(db))
+        .depends_on(Dependency::Storage(storage)))
 }

@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 
 use futures::StreamExt;
-use pictureday_shared::Context;
-use pictureday_shared::bus::ROSTER_LOOKUP_SUBJECT;
-use pictureday_shared::db::entities::person;
-use pictureday_shared::events::{
+use pictureday_contract::events::{
     LookupRequest, LookupResponse, LookupResult, MatchedBy, SCHEMA_VERSION,
 };
+use pictureday_contract::subjects::ROSTER_LOOKUP_SUBJECT;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::db::person;
 
 /// Keys per query, well under both databases' bound-parameter limits.
 const KEYS_PER_QUERY: usize = 300;
@@ -99,9 +99,12 @@ fn resolve_one(index: &Index, key: &str) -> LookupResult {
 }
 
 /// Answers lookup requests until shutdown. Replicas share the work through a queue group.
-pub async fn serve(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut requests = ctx
-        .nats
+pub async fn serve(
+    nats: async_nats::Client,
+    db: DatabaseConnection,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut requests = nats
         .queue_subscribe(ROSTER_LOOKUP_SUBJECT, "roster".into())
         .await?;
     loop {
@@ -117,7 +120,7 @@ pub async fn serve(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<
         };
         let response = match serde_json::from_slice::<LookupRequest>(&message.payload) {
             Ok(request) if request.v == SCHEMA_VERSION => {
-                match resolve(&ctx.db, request.district.as_str(), &request.keys).await {
+                match resolve(&db, request.district.as_str(), &request.keys).await {
                     Ok(results) => serde_json::to_vec(&LookupResponse {
                         v: SCHEMA_VERSION,
                         results,
@@ -139,7 +142,7 @@ pub async fn serve(ctx: Context, shutdown: CancellationToken) -> anyhow::Result<
                 continue;
             }
         };
-        if let Err(error) = ctx.nats.publish(reply, response.into()).await {
+        if let Err(error) = nats.publish(reply, response.into()).await {
             tracing::warn!(%error, "could not answer lookup");
         }
     }

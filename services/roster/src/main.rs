@@ -1,4 +1,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pictureday_shared::runtime::run_service("pictureday-roster", pictureday_roster::component).await
+    pictureday_platform::runtime::run_service("pictureday-roster", |connections, shutdown| {
+        Box::pin(pictureday_roster::component(connections, shutdown))
+    })
+    .await
 }

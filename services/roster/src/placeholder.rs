@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use image::{ImageFormat, Rgb, RgbImage};
-use pictureday_shared::renditions::RENDITIONS;
+use pictureday_contract::renditions::RENDITIONS;
 
 pub struct Placeholders {
     by_size: HashMap<&'static str, Bytes>,

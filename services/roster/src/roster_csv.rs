@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use pictureday_shared::text::decode_spreadsheet_text;
+use pictureday_platform::text::decode_spreadsheet_text;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,115 @@
+//! Roster's schema. Tables are created only if absent, so a database made before each service
+//! kept its own migration history adopts them as they are.
+
+use pictureday_platform::db::key_column;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_roster".into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261201_000001_roster"
+    }
+}
+
+/// An upload rank: compared with `<` to decide which photo is current, so it must compare byte by
+/// byte as in Rust and SQLite, not by PostgreSQL's locale (which may skip punctuation).
+fn rank(manager: &SchemaManager, mut column: ColumnDef) -> ColumnDef {
+    if manager.get_database_backend() == DbBackend::Postgres {
+        column.extra("COLLATE \"C\"");
+    }
+    column
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("people")
+                    .if_not_exists()
+                    .col(key_column("id"))
+                    .col(string("district_id"))
+                    .col(string("role"))
+                    .col(string_null("email"))
+                    .col(string_null("sis_id"))
+                    .col(string_null("student_number"))
+                    .col(string("first_name"))
+                    .col(string("last_name"))
+                    .col(string("school"))
+                    .col(string_null("current_photo_id"))
+                    .col(rank(manager, string_null("current_photo_rank")))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        for column in ["sis_id", "student_number", "email"] {
+            manager
+                .create_index(
+                    Index::create()
+                        .if_not_exists()
+                        .name(format!("people_district_{column}"))
+                        .table("people")
+                        .col("district_id")
+                        .col(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("photos")
+                    .if_not_exists()
+                    .col(key_column("id"))
+                    .col(string("district_id"))
+                    .col(string("person_id"))
+                    .col(string("job_id"))
+                    .col(integer("seq"))
+                    .col(string("file_name"))
+                    .col(rank(manager, string("upload_rank")))
+                    .col(text("renditions"))
+                    .col(string("outcome"))
+                    .col(string_null("previous_photo_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("photos_person")
+                    .table("photos")
+                    .col("person_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["photos", "people"] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

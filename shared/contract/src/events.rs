@@ -1,0 +1,511 @@
+//! The event contract between services (documented in docs/events.md). Every event is a JSON
+//! document with a schema version `v`; a consumer refuses versions it does not know.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::DistrictId;
+use crate::subjects::Kind;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A pipeline event: its kind (and so its subject family) and its schema version.
+pub trait PipelineEvent: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: Kind;
+    fn version(&self) -> u32;
+    /// The file it is about (every kind but `job.created`).
+    fn file(&self) -> Option<&FileRef>;
+}
+
+macro_rules! pipeline_event {
+    ($($event:ty => $kind:expr, $file:expr;)+) => {
+        $(
+            impl PipelineEvent for $event {
+                const KIND: Kind = $kind;
+                fn version(&self) -> u32 {
+                    self.v
+                }
+                fn file(&self) -> Option<&FileRef> {
+                    let file: fn(&$event) -> Option<&FileRef> = $file;
+                    file(self)
+                }
+            }
+        )+
+    };
+}
+
+pipeline_event! {
+    JobCreated => Kind::JobCreated, |_| None;
+    PhotoIngested => Kind::Ingested, |e| Some(&e.file);
+    PhotoMatched => Kind::Matched, |e| Some(&e.file);
+    PhotoUnmatched => Kind::Unmatched, |e| Some(&e.file);
+    PhotoProcessed => Kind::Processed, |e| Some(&e.file);
+    PhotoRejected => Kind::Rejected, |e| Some(&e.file);
+    PhotoApplied => Kind::Applied, |e| Some(&e.file);
+}
+
+/// Why a message could not be read as the event its subject promises.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{subject} is not a {expected} subject")]
+    WrongSubject {
+        subject: String,
+        expected: &'static str,
+    },
+    #[error(
+        "event of schema version {found} on {subject}; this service reads version {SCHEMA_VERSION}"
+    )]
+    UnknownVersion { subject: String, found: u32 },
+    #[error("event on {subject} is not valid JSON for its kind: {source}")]
+    Json {
+        subject: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads an event, checking its subject's kind and its schema version first (a newer version may
+/// not even have the fields this one expects).
+pub fn decode<E: PipelineEvent>(subject: &str, payload: &[u8]) -> Result<E, DecodeError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    if Kind::of_subject(subject) != Some(E::KIND) {
+        return Err(DecodeError::WrongSubject {
+            subject: subject.to_owned(),
+            expected: E::KIND.token(),
+        });
+    }
+    let json = |source| DecodeError::Json {
+        subject: subject.to_owned(),
+        source,
+    };
+    let Versioned { v } = serde_json::from_slice(payload).map_err(json)?;
+    if v != SCHEMA_VERSION {
+        return Err(DecodeError::UnknownVersion {
+            subject: subject.to_owned(),
+            found: v,
+        });
+    }
+    serde_json::from_slice(payload).map_err(json)
+}
+
+/// Which file of which upload an event is about. `seq` is the file's position in its job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub district: DistrictId,
+    pub job_id: String,
+    pub seq: u32,
+    pub file_name: String,
+    /// 0 for the file's first pass through the pipeline; a replay of a file whose events were
+    /// lost carries its own number, so its events are not taken for copies of the lost ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replay: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl FileRef {
+    /// The deterministic `Nats-Msg-Id` for this file's event of one kind (and replay).
+    pub fn msg_id(&self, kind: &str) -> String {
+        match self.replay {
+            0 => format!("{kind}:{}:{}", self.job_id, self.seq),
+            replay => format!("{kind}:{}:{}:r{replay}", self.job_id, self.seq),
+        }
+    }
+}
+
+/// Where a file's bytes are: a whole object, or one entry inside an uploaded zip (read by range,
+/// so an archive is never copied entry by entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Object {
+        key: String,
+        size: u64,
+    },
+    ZipEntry {
+        archive_key: String,
+        data_offset: u64,
+        compressed_size: u64,
+        uncompressed_size: u64,
+        /// ZIP compression method: 0 stored, 8 deflate; anything else is rejected downstream.
+        method: u16,
+        crc32: u32,
+        encrypted: bool,
+    },
+}
+
+impl Source {
+    /// The size of the file once extracted.
+    pub fn size(&self) -> u64 {
+        match self {
+            Source::Object { size, .. } => *size,
+            Source::ZipEntry {
+                uncompressed_size, ..
+            } => *uncompressed_size,
+        }
+    }
+}
+
+/// The identifier a mapping CSV gave a file, with the row it came from (for messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedKey {
+    pub value: String,
+    pub row: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCreated {
+    pub v: u32,
+    pub district: DistrictId,
+    pub job_id: String,
+    pub files: u32,
+    pub created_at: DateTime<Utc>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoIngested {
+    pub v: u32,
+    pub file: FileRef,
+    pub source: Source,
+    /// Whether the upload came with a mapping CSV; if so, only mapped files are matched.
+    pub has_mapping: bool,
+    pub mapped_key: Option<MappedKey>,
+}
+
+/// Which identifier a file matched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    StudentNumber,
+    SisId,
+    Email,
+}
+
+impl MatchedBy {
+    pub fn describe(self) -> &'static str {
+        match self {
+            MatchedBy::StudentNumber => "student number",
+            MatchedBy::SisId => "SIS id",
+            MatchedBy::Email => "email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoMatched {
+    pub v: u32,
+    pub file: FileRef,
+    pub source: Source,
+    pub person_id: String,
+    pub matched_by: MatchedBy,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoUnmatched {
+    pub v: u32,
+    pub file: FileRef,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionRef {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub key: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoProcessed {
+    pub v: u32,
+    pub file: FileRef,
+    pub person_id: String,
+    pub photo_id: String,
+    pub source_format: String,
+    pub renditions: Vec<RenditionRef>,
+    /// The image-processor instance that did the work (for operations and load tests).
+    pub processed_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRejected {
+    pub v: u32,
+    pub file: FileRef,
+    pub person_id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// The person had no photo; this is now their photo.
+    Applied,
+    /// This photo replaced an older one, which is kept as a previous version.
+    Replaced,
+    /// Stored as a version, but a newer upload is the person's photo.
+    Superseded,
+}
+
+impl ApplyOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyOutcome::Applied => "applied",
+            ApplyOutcome::Replaced => "replaced",
+            ApplyOutcome::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "applied" => Some(ApplyOutcome::Applied),
+            "replaced" => Some(ApplyOutcome::Replaced),
+            "superseded" => Some(ApplyOutcome::Superseded),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoApplied {
+    pub v: u32,
+    pub file: FileRef,
+    pub person_id: String,
+    pub photo_id: String,
+    pub outcome: ApplyOutcome,
+    pub previous_photo_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Processing,
+    Finished,
+    FinishedWithErrors,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Processing => "processing",
+            JobState::Finished => "finished",
+            JobState::FinishedWithErrors => "finished_with_errors",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            JobState::Queued,
+            JobState::Processing,
+            JobState::Finished,
+            JobState::FinishedWithErrors,
+            JobState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::FinishedWithErrors | JobState::Failed
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCounts {
+    pub files: u32,
+    pub matched: u32,
+    pub unmatched: u32,
+    pub processed: u32,
+    pub rejected: u32,
+    pub applied: u32,
+    /// Events about this job's files that a service could not read and set aside (dead letters).
+    #[serde(default)]
+    pub parked: u32,
+    /// Files whose events were published again because they had stalled with no outcome.
+    #[serde(default)]
+    pub replayed: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub v: u32,
+    pub district: DistrictId,
+    pub job_id: String,
+    pub state: JobState,
+    pub counts: JobCounts,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// While the job cannot go on, why: `database unavailable since …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// Why the job failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Request/reply between matcher and roster: resolve many keys of one district at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupRequest {
+    pub v: u32,
+    pub district: DistrictId,
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LookupResult {
+    Found {
+        person_id: String,
+        matched_by: MatchedBy,
+    },
+    NotFound,
+    Ambiguous {
+        matched_by: MatchedBy,
+        count: u32,
+    },
+}
+
+/// `results[i]` answers `keys[i]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupResponse {
+    pub v: u32,
+    pub results: Vec<LookupResult>,
+}
+
+/// Request/reply, reporting to ingest: publish these files of a job again; their events were
+/// lost (no outcome and nothing in flight for longer than the ack window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRequest {
+    pub v: u32,
+    pub district: DistrictId,
+    pub job_id: String,
+    pub seqs: Vec<u32>,
+    /// Also publish `job.created` again (reporting has not seen it).
+    pub job_created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayResponse {
+    pub v: u32,
+    /// How many file events were published again (files the job does not have are skipped).
+    pub replayed: u32,
+}
+
+/// Request/reply, reporting to ingest: what ingest knows of a job reporting has not seen yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobQuery {
+    pub v: u32,
+    pub district: DistrictId,
+    pub job_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobQueryResponse {
+    pub v: u32,
+    pub job: Option<JobCreated>,
+}
+
+/// A dependency a stage needs, named as operators and users read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dependency {
+    Database,
+    Storage,
+    Nats,
+    /// The roster service (answering the matcher's lookups).
+    Roster,
+}
+
+impl Dependency {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Dependency::Database => "database",
+            Dependency::Storage => "storage",
+            Dependency::Nats => "NATS",
+            Dependency::Roster => "roster service",
+        }
+    }
+}
+
+/// Core NATS, not stored: a stage instance waits on a dependency (`waiting_since` set) or has
+/// stopped waiting (`None`). Reporting shows it on the jobs that are not final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageHealth {
+    pub v: u32,
+    pub stage: String,
+    pub instance: String,
+    pub dependency: Dependency,
+    pub waiting_since: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_serialise_with_a_kind_tag() -> anyhow::Result<()> {
+        let source = Source::Object {
+            key: "d/uploads/j/files/0".into(),
+            size: 10,
+        };
+        let json = serde_json::to_value(&source)?;
+        assert_eq!(json["kind"], "object");
+        assert_eq!(serde_json::from_value::<Source>(json)?, source);
+        Ok(())
+    }
+
+    #[test]
+    fn decoding_checks_kind_and_version_first() -> anyhow::Result<()> {
+        let subject = "pictureday.photo.unmatched.springfield.j1";
+        let event = PhotoUnmatched {
+            v: SCHEMA_VERSION,
+            file: FileRef {
+                district: DistrictId::parse("springfield")?,
+                job_id: "j1".into(),
+                seq: 3,
+                file_name: "x.jpg".into(),
+                replay: 0,
+            },
+            reason: "r".into(),
+        };
+        let payload = serde_json::to_vec(&event)?;
+        assert_eq!(decode::<PhotoUnmatched>(subject, &payload)?, event);
+        assert!(matches!(
+            decode::<PhotoMatched>(subject, &payload),
+            Err(DecodeError::WrongSubject { .. })
+        ));
+        let newer = br#"{"v":2,"something":"else"}"#;
+        assert!(matches!(
+            decode::<PhotoUnmatched>(subject, newer),
+            Err(DecodeError::UnknownVersion { found: 2, .. })
+        ));
+        assert!(matches!(
+            decode::<PhotoUnmatched>(subject, b"{not json"),
+            Err(DecodeError::Json { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn job_states_round_trip() {
+        for state in [JobState::Queued, JobState::FinishedWithErrors] {
+            assert_eq!(JobState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(JobState::parse("done"), None);
+    }
+}

@@ -1,0 +1,399 @@
+//! Settings every service reads, from flags, the environment or a settings file (the ecosystem's
+//! own names where there is one: `DATABASE_URL`, `NATS_URL`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::storage::StorageConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// A settings file of `NAME=value` lines with the environment variables' names; flags and
+    /// the environment override it.
+    #[arg(long, env = crate::config_file::CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+
+    /// Database: `sqlite://PATH?mode=rwc` or `postgres://USER:PASS@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// NATS server with JetStream, e.g. `nats://127.0.0.1:4222`.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Where photos are stored: a directory, or `s3://BUCKET/PREFIX` (endpoint, region and
+    /// credentials then come from the standard `AWS_*` variables and files).
+    #[arg(long, env = "PICTUREDAY_STORAGE")]
+    pub storage: Option<String>,
+
+    /// Address S3 buckets by path (`endpoint/bucket`), as most S3-compatible servers want,
+    /// rather than by host name (`bucket.endpoint`).
+    #[arg(long, env = "PICTUREDAY_S3_FORCE_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_force_path_style: Option<bool>,
+
+    /// The operator token: may act on every district and create districts and district tokens.
+    #[arg(long, env = "PICTUREDAY_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+
+    /// Where uploads are spooled while they arrive (defaults to a folder beside local storage;
+    /// required with S3 storage).
+    #[arg(long, env = "PICTUREDAY_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Photos one image-processor works on at once (defaults to the number of cores).
+    #[arg(long, env = "PICTUREDAY_IMAGE_WORKERS")]
+    pub image_workers: Option<usize>,
+
+    /// A name for this instance in events and logs (defaults to host name and process id).
+    #[arg(long, env = "PICTUREDAY_INSTANCE")]
+    pub instance: Option<String>,
+
+    /// Seconds a consumer waits for a message's ack before delivering it again (to another
+    /// instance, if the one that had it died). Workers signal progress on longer work.
+    #[arg(long, env = "PICTUREDAY_ACK_WAIT_SECS")]
+    pub ack_wait_secs: Option<u64>,
+
+    /// Copies JetStream keeps of each stream: 1 on a single server, 3 on a production cluster.
+    #[arg(long, env = "PICTUREDAY_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
+
+    /// Seconds a job may take before it is failed, with every file still without an outcome
+    /// rejected for the reason it waited (default 86400: a day).
+    #[arg(long, env = "PICTUREDAY_JOB_DEADLINE_SECS")]
+    pub job_deadline_secs: Option<u64>,
+
+    /// Seconds a file may go without its next event, with nothing in flight for it, before its
+    /// events are published again (default: 3 × the ack wait, at least 180).
+    #[arg(long, env = "PICTUREDAY_STALL_AFTER_SECS")]
+    pub stall_after_secs: Option<u64>,
+}
+
+/// Settings after defaults are applied and values validated. What a service does not use may be
+/// absent: the matcher runs with no database or storage setting.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    database_url: Option<String>,
+    pub nats_url: String,
+    storage: Option<StorageConfig>,
+    operator_token: Option<String>,
+    spool_dir: Option<PathBuf>,
+    pub image_workers: usize,
+    pub instance: String,
+    pub topology: crate::bus::Topology,
+    /// How long a job may go without finishing before it is failed.
+    pub job_deadline: Duration,
+    /// How long a file may wait for its next event, with nothing in flight, before its events
+    /// are published again.
+    pub stall_after: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set; {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The shortest operator token accepted: it guards every district's photos.
+pub const MIN_TOKEN_LEN: usize = 24;
+
+impl Settings {
+    /// Validates settings for a service running on its own, where nothing has a default that
+    /// could silently point at the wrong place. Settings a service does not use may be absent;
+    /// asking for one that is ([`Settings::database_url`], …) says which is missing.
+    pub fn from_args(args: &CommonArgs) -> Result<Self, ConfigError> {
+        let nats_url = args.nats_url.clone().ok_or(ConfigError::Missing {
+            name: "NATS_URL",
+            hint: "e.g. nats://nats:4222",
+        })?;
+        Self::build(
+            args,
+            args.database_url.clone(),
+            nats_url,
+            args.storage.as_deref(),
+            args.operator_token.clone(),
+        )
+    }
+
+    pub fn build(
+        args: &CommonArgs,
+        database_url: Option<String>,
+        nats_url: String,
+        storage_raw: Option<&str>,
+        operator_token: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(url) = &database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: format!("{url:?} is neither sqlite:… nor postgres://…"),
+            });
+        }
+        if let Some(token) = &operator_token
+            && token.len() < MIN_TOKEN_LEN
+        {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_OPERATOR_TOKEN",
+                reason: format!("it must be at least {MIN_TOKEN_LEN} characters"),
+            });
+        }
+        let storage = match storage_raw {
+            None => None,
+            Some(raw) => {
+                let mut storage =
+                    StorageConfig::parse(raw).map_err(|reason| ConfigError::Invalid {
+                        name: "PICTUREDAY_STORAGE",
+                        reason,
+                    })?;
+                if let StorageConfig::S3(s3) = &mut storage {
+                    s3.force_path_style = args.s3_force_path_style.unwrap_or(false);
+                }
+                Some(storage)
+            }
+        };
+        let spool_dir = match (&args.spool_dir, &storage) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Some(StorageConfig::Local { root })) => Some(root.join(".spool")),
+            (None, _) => None,
+        };
+        let image_workers = match args.image_workers {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name: "PICTUREDAY_IMAGE_WORKERS",
+                    reason: "it must be at least 1".into(),
+                });
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let instance = args.instance.clone().unwrap_or_else(default_instance_name);
+        let topology = topology(args)?;
+        let job_deadline = seconds(
+            "PICTUREDAY_JOB_DEADLINE_SECS",
+            args.job_deadline_secs,
+            DEFAULT_JOB_DEADLINE,
+        )?;
+        // A file is only taken for lost once every delivery it could still be waiting for
+        // would have happened: well past the ack wait.
+        let stall_after = seconds(
+            "PICTUREDAY_STALL_AFTER_SECS",
+            args.stall_after_secs,
+            (topology.ack_wait * 3).max(Duration::from_secs(180)),
+        )?;
+        Ok(Self {
+            database_url,
+            nats_url,
+            storage,
+            operator_token,
+            spool_dir,
+            image_workers,
+            instance,
+            topology,
+            job_deadline,
+            stall_after,
+        })
+    }
+
+    /// As [`Settings::build`], with storage already made (tests pin an S3 endpoint and keys
+    /// without touching the process's environment).
+    pub fn build_with_storage(
+        args: &CommonArgs,
+        database_url: Option<String>,
+        nats_url: String,
+        storage: StorageConfig,
+        operator_token: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = Self::build(args, database_url, nats_url, None, operator_token)?;
+        if settings.spool_dir.is_none()
+            && let StorageConfig::Local { root } = &storage
+        {
+            settings.spool_dir = Some(root.join(".spool"));
+        }
+        settings.storage = Some(storage);
+        Ok(settings)
+    }
+
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url.as_deref().ok_or(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "e.g. postgres://pictureday@db/pictureday or sqlite:///var/lib/pictureday/db.sqlite?mode=rwc",
+        })
+    }
+
+    pub fn storage(&self) -> Result<&StorageConfig, ConfigError> {
+        self.storage.as_ref().ok_or(ConfigError::Missing {
+            name: "PICTUREDAY_STORAGE",
+            hint: "a directory or s3://bucket/prefix",
+        })
+    }
+
+    pub fn operator_token(&self) -> Result<&str, ConfigError> {
+        self.operator_token.as_deref().ok_or(ConfigError::Missing {
+            name: "PICTUREDAY_OPERATOR_TOKEN",
+            hint: "a random secret of at least 24 characters",
+        })
+    }
+
+    /// Where uploads are spooled: the setting, or a folder beside local storage.
+    pub fn spool_dir(&self) -> Result<&std::path::Path, ConfigError> {
+        self.spool_dir.as_deref().ok_or(ConfigError::Missing {
+            name: "PICTUREDAY_SPOOL_DIR",
+            hint: "with S3 storage, uploads are spooled to a local directory first",
+        })
+    }
+}
+
+const DEFAULT_JOB_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+fn seconds(
+    name: &'static str,
+    value: Option<u64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(ConfigError::Invalid {
+            name,
+            reason: "it must be at least 1 second".into(),
+        }),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+    }
+}
+
+fn topology(args: &CommonArgs) -> Result<crate::bus::Topology, ConfigError> {
+    let defaults = crate::bus::Topology::default();
+    let ack_wait = match args.ack_wait_secs {
+        None => defaults.ack_wait,
+        Some(secs @ 1..=3600) => Duration::from_secs(secs),
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_ACK_WAIT_SECS",
+                reason: "it must be between 1 and 3600 seconds".into(),
+            });
+        }
+    };
+    let replicas = match args.nats_replicas {
+        None => defaults.replicas,
+        Some(n @ 1..=5) => n,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "PICTUREDAY_NATS_REPLICAS",
+                reason: "JetStream keeps 1 to 5 copies of a stream".into(),
+            });
+        }
+    };
+    Ok(crate::bus::Topology { ack_wait, replicas })
+}
+
+fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CommonArgs {
+        CommonArgs {
+            config: None,
+            database_url: None,
+            nats_url: None,
+            storage: None,
+            s3_force_path_style: None,
+            operator_token: None,
+            spool_dir: None,
+            image_workers: Some(1),
+            instance: Some("test".into()),
+            ack_wait_secs: None,
+            nats_replicas: None,
+            job_deadline_secs: None,
+            stall_after_secs: None,
+        }
+    }
+
+    fn build(args: &CommonArgs, storage: &str) -> Result<Settings, ConfigError> {
+        Settings::build(
+            args,
+            Some("sqlite://x.db".into()),
+            "nats://127.0.0.1:4222".into(),
+            Some(storage),
+            Some("x".repeat(MIN_TOKEN_LEN)),
+        )
+    }
+
+    #[test]
+    fn storage_errors_name_the_setting() -> anyhow::Result<()> {
+        let bad = build(&args(), "s3://Not_A_Bucket/x").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_STORAGE is invalid")),
+            "{bad:?}"
+        );
+        let no_spool = build(&args(), "s3://photos/x")?;
+        let spool = no_spool.spool_dir().map(|_| ());
+        assert!(
+            matches!(&spool, Err(e) if e.to_string().starts_with("PICTUREDAY_SPOOL_DIR")),
+            "{spool:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn topology_settings_are_checked() -> anyhow::Result<()> {
+        let mut args = args();
+        args.ack_wait_secs = Some(0);
+        let bad = build(&args, "/tmp/photos").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_ACK_WAIT_SECS is invalid")),
+            "{bad:?}"
+        );
+        args.ack_wait_secs = Some(5);
+        args.nats_replicas = Some(3);
+        let settings = build(&args, "/tmp/photos")?;
+        assert_eq!(settings.topology.ack_wait, Duration::from_secs(5));
+        assert_eq!(settings.topology.replicas, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn s3_settings_take_the_spool_dir_and_addressing_style() -> anyhow::Result<()> {
+        let mut args = args();
+        args.spool_dir = Some("/var/spool/pictureday".into());
+        args.s3_force_path_style = Some(true);
+        let settings = build(&args, "s3://photos/prod")?;
+        let StorageConfig::S3(s3) = settings.storage()? else {
+            anyhow::bail!("not S3: {:?}", settings.storage());
+        };
+        assert!(s3.force_path_style);
+        assert_eq!(s3.prefix, "prod");
+        assert_eq!(
+            settings.spool_dir()?,
+            PathBuf::from("/var/spool/pictureday")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_service_needs_only_what_it_uses() -> anyhow::Result<()> {
+        let mut args = args();
+        args.nats_url = Some("nats://127.0.0.1:4222".into());
+        let settings = Settings::from_args(&args)?;
+        let missing = settings.database_url().map(|_| ());
+        assert!(
+            matches!(&missing, Err(e) if e.to_string().starts_with("DATABASE_URL is not set")),
+            "{missing:?}"
+        );
+        assert!(settings.storage().is_err());
+        assert!(settings.operator_token().is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! The database, for the services that have one: connecting (SQLite for the embedded default,
+//! PostgreSQL in production), running one service's migrations, beginning write transactions and
+//! telling an outage from an error.
+//!
+//! There is no lock across services. Each service writes only its own tables and gets its
+//! concurrency from atomic statements (conditional updates, `INSERT … ON CONFLICT`), row locks
+//! (`SELECT … FOR UPDATE`) where a read decides a write, and a per-key advisory lock
+//! ([`lock_key`]) where order really matters. SQLite has one writer at a time anyway.
+
+use std::time::Duration;
+
+use pictureday_contract::events::Dependency;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::ColumnDef;
+
+use crate::stage::{Failure, Handled};
+
+/// Connects; the caller runs its own migrations ([`migrate`]).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // Per connection: WAL lets readers (the HTTP API) proceed while a consumer writes, and a
+        // writer waits for another instead of failing. FULL makes every commit durable before a
+        // consumer acks the message that caused it (NORMAL could lose the last commits on a
+        // power cut while their messages were already acked).
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options).await
+}
+
+/// Names of PostgreSQL advisory locks: any constants will do as long as they differ.
+const MIGRATION_LOCK_KEY: i64 = 0x5049_4354_5552_4545; // "PICTUREE"
+
+/// Brings one service's schema up to date (its own migrations, with their own history table).
+/// Replicas starting together on PostgreSQL would race to create the same tables; there the
+/// migration runs in one transaction holding an advisory lock, so the first applies it and the
+/// rest wait and then find nothing to do.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    M::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// A text primary-key column, as every table here has.
+pub fn key_column(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .string()
+        .not_null()
+        .primary_key()
+        .to_owned()
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads and then writes fails outright when another connection wrote in
+/// between, where an immediate one waits its turn. On PostgreSQL it is an ordinary transaction:
+/// writers run concurrently, and each caller locks only what its decision depends on.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let sqlite_transaction_mode = (db.get_database_backend() == DbBackend::Sqlite)
+        .then_some(SqliteTransactionMode::Immediate);
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode,
+    })
+    .await
+}
+
+/// Serialises the transactions that name the same `scope` and `key` (a district's roster
+/// import, say) until they end; others run on. On SQLite, where the write transaction already
+/// excludes every other writer, it does nothing.
+pub async fn lock_key(txn: &DatabaseTransaction, scope: &str, key: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        [format!("{scope}:{key}").into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether the database is up and answers.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), db.ping())
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Whether `error` means the database is unavailable (down, unreachable, out of disk or
+/// connections, shutting down, busy), as opposed to a statement that failed on its own.
+pub fn is_outage(error: &DbErr) -> bool {
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(e) | DbErr::Query(e) => e,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return false;
+    };
+    use sea_orm::sqlx::Error as Sqlx;
+    match &**sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| outage_code(&code)),
+        _ => false,
+    }
+}
+
+/// SQLite result codes and PostgreSQL SQLSTATE classes that describe the server, not the
+/// statement.
+fn outage_code(code: &str) -> bool {
+    // SQLite (primary codes; extended codes carry the primary one in their low byte):
+    // 5 BUSY, 6 LOCKED, 7 NOMEM, 8 READONLY, 10 IOERR, 13 FULL, 14 CANTOPEN, 15 PROTOCOL.
+    if let Ok(n) = code.parse::<u32>() {
+        return matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15);
+    }
+    // PostgreSQL: 08 connection, 40 transaction rollback (serialization, deadlock), 53
+    // insufficient resources (disk full, out of memory, too many connections), 57 operator
+    // intervention (shutdown), 58 system error.
+    matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58"))
+}
+
+/// Why a database statement failed, as a stage reports it: an outage keeps the message until the
+/// database is back; anything else may be the event's fault, and the stage loop finds out.
+pub fn failure(error: &DbErr) -> Failure {
+    let cause = anyhow::anyhow!("{error}");
+    if is_outage(error) {
+        Failure::Unavailable(Dependency::Database, cause)
+    } else {
+        Failure::Failed(Dependency::Database, cause)
+    }
+}
+
+/// The same failure for every event of a batch whose one transaction failed.
+pub fn batch_failed(events: usize, error: &DbErr) -> Vec<Handled> {
+    (0..events).map(|_| Err(failure(error))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_codes() {
+        assert!(outage_code("13")); // SQLITE_FULL
+        assert!(outage_code("5")); // SQLITE_BUSY
+        assert!(outage_code("517")); // SQLITE_BUSY_SNAPSHOT
+        assert!(outage_code("53100")); // disk_full
+        assert!(outage_code("57P01")); // admin_shutdown
+        assert!(outage_code("40001")); // serialization_failure
+        assert!(!outage_code("23505")); // unique_violation
+        assert!(!outage_code("22P02")); // invalid text representation
+        assert!(!outage_code("19")); // SQLITE_CONSTRAINT
+    }
+}

@@ -1,0 +1,169 @@
+//! HTTP plumbing shared by every service: the error type every handler returns and the health
+//! endpoints.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error as an API client sees it: a status, a stable code and a message that says what was
+/// wrong. Internal errors are logged in full and answered with an opaque 500.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("this token may not do that")]
+    Forbidden,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        details: Vec<serde_json::Value>,
+    },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A dependency is down or out of room: the request may succeed later (503, Retry-After).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    #[track_caller]
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    #[track_caller]
+    fn from(error: sea_orm::DbErr) -> Self {
+        if crate::db::is_outage(&error) {
+            tracing::warn!(%error, "database unavailable");
+            ApiError::Unavailable(
+                "the database is unavailable (down, busy or out of disk); try again shortly".into(),
+            )
+        } else {
+            ApiError::Internal(error.into())
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    #[track_caller]
+    fn from(error: crate::storage::StorageError) -> Self {
+        if error.is_outage() {
+            tracing::warn!(%error, "storage unavailable");
+            ApiError::Unavailable(
+                "storage is unavailable (down or out of space); try again shortly".into(),
+            )
+        } else {
+            ApiError::Internal(error.into())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    details: &'a [serde_json::Value],
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let details = match &self {
+            ApiError::Unprocessable { details, .. } => details.as_slice(),
+            _ => &[],
+        };
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message,
+                    details,
+                },
+            }),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// Keyset pagination parameters shared by list endpoints.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Page {
+    pub limit: Option<u64>,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u64 = 100;
+    pub const MAX_LIMIT: u64 = 1000;
+
+    pub fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(Self::DEFAULT_LIMIT),
+            Some(n) if (1..=Self::MAX_LIMIT).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::BadRequest(format!(
+                "limit={n}: use 1 to {}",
+                Self::MAX_LIMIT
+            ))),
+        }
+    }
+}
+
+/// One page of a list, with the cursor for the next (absent on the last page).
+#[derive(Debug, Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+}
