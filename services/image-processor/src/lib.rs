@@ -65,6 +65,7 @@ struct ImageProcessor {
 impl Stage for ImageProcessor {
     type Event = PhotoMatched;
     const CONSUMER: &'static str = consumers::IMAGE_PROCESSOR;
+    const SPAN: &'static str = "image_processor.process";
 
     fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoMatched, DecodeError> {
         events::decode(subject, payload)
@@ -96,15 +97,20 @@ impl Stage for ImageProcessor {
                 .process(&incoming.event)
                 .instrument(incoming.span.clone())
                 .await;
+            // Made in the photo's span, so the event carries its trace on to roster.
             results.push(result.and_then(|processed| {
-                let file = &incoming.event.file;
-                Outgoing::new(
-                    Kind::Processed.subject(&file.district, &file.job_id),
-                    file.msg_id("processed"),
-                    &processed,
-                )
-                .map(|event| vec![event])
-                .map_err(|e| Failure::Permanent(format!("its result could not be recorded: {e}")))
+                incoming.span.in_scope(|| {
+                    let file = &incoming.event.file;
+                    Outgoing::new(
+                        Kind::Processed.subject(&file.district, &file.job_id),
+                        file.msg_id("processed"),
+                        &processed,
+                    )
+                    .map(|event| vec![event])
+                    .map_err(|e| {
+                        Failure::Permanent(format!("its result could not be recorded: {e}"))
+                    })
+                })
             }));
         }
         results

@@ -46,6 +46,7 @@ struct Matcher {
 impl Stage for Matcher {
     type Event = PhotoIngested;
     const CONSUMER: &'static str = consumers::MATCHER;
+    const SPAN: &'static str = "matcher.match";
 
     fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoIngested, DecodeError> {
         events::decode(subject, payload)

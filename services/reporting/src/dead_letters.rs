@@ -28,6 +28,7 @@ pub(crate) struct Parked {
 impl Stage for DeadLetters {
     type Event = Parked;
     const CONSUMER: &'static str = consumers::REPORTING_DEAD_LETTERS;
+    const SPAN: &'static str = "reporting.dead_letter";
     const STREAM: &'static str = DEAD_LETTER_STREAM;
 
     /// Anything on the stream is taken as it is: its headers say why it is there.

@@ -94,6 +94,7 @@ struct Project(Reporting);
 impl Stage for Project {
     type Event = Event;
     const CONSUMER: &'static str = consumers::REPORTING;
+    const SPAN: &'static str = "reporting.project";
 
     fn decode(&self, subject: &str, payload: &[u8]) -> Result<Event, DecodeError> {
         Event::decode(subject, payload)

@@ -249,8 +249,10 @@ struct PeopleFilter {
     sis_id: Option<String>,
     student_number: Option<String>,
     email: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    // Not a flattened `Page`: flattening makes serde read every query value as a string, so
+    // `limit=10` was refused as "expected u64".
+    limit: Option<u64>,
+    after: Option<String>,
 }
 
 async fn list_people(
@@ -260,7 +262,11 @@ async fn list_people(
     Query(filter): Query<PeopleFilter>,
 ) -> Result<Json<Paged<PersonBody>>, ApiError> {
     let id = state.auth.district(&caller, &raw).await?;
-    let limit = filter.page.limit()?;
+    let page = Page {
+        limit: filter.limit,
+        after: filter.after.clone(),
+    };
+    let limit = page.limit()?;
     let mut query = person::Entity::find()
         .filter(person::Column::DistrictId.eq(id.as_str()))
         .order_by_asc(person::Column::Id)
@@ -279,7 +285,7 @@ async fn list_people(
     if let Some(v) = filter.email {
         query = query.filter(person::Column::Email.eq(v.to_lowercase()));
     }
-    if let Some(after) = filter.page.after {
+    if let Some(after) = page.after {
         query = query.filter(person::Column::Id.gt(after));
     }
     let rows = query.all(&state.db).await?;

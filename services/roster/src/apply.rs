@@ -31,6 +31,7 @@ pub struct Apply {
 impl Stage for Apply {
     type Event = PhotoProcessed;
     const CONSUMER: &'static str = consumers::ROSTER;
+    const SPAN: &'static str = "roster.apply";
 
     fn decode(&self, subject: &str, payload: &[u8]) -> Result<PhotoProcessed, DecodeError> {
         events::decode(subject, payload)

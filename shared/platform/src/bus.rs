@@ -16,11 +16,6 @@ use pictureday_contract::subjects::{
 };
 use serde::Serialize;
 
-/// Redelivery delays after an ack timeout (a worker died or hung), as multiples of the ack wait.
-/// Deliveries are unlimited: a message is only ever settled by a handler, never given up on by
-/// the bus, so an outage delays work and never loses it.
-const ACK_BACKOFF_FACTORS: [u32; 4] = [1, 2, 5, 10];
-
 /// The settings of streams and consumers an operator may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -41,14 +36,6 @@ impl Default for Topology {
 }
 
 impl Topology {
-    /// Delays before each redelivery after an ack timeout; the first is the ack wait itself.
-    pub fn backoff(&self) -> Vec<Duration> {
-        ACK_BACKOFF_FACTORS
-            .iter()
-            .map(|&f| self.ack_wait * f)
-            .collect()
-    }
-
     /// How often a worker tells JetStream it is still working on a message.
     pub fn heartbeat(&self) -> Duration {
         self.ack_wait / 3
@@ -184,6 +171,12 @@ fn dead_letter_stream_config(topology: &Topology) -> stream::Config {
 }
 
 /// `filter` empty: the whole stream.
+///
+/// Deliveries are unlimited: a message is only ever settled by a handler, never given up on by
+/// the bus, so an outage delays work and never loses it. There is no ack-wait backoff list:
+/// JetStream measures a Nak's delay from the ack wait but an expiry from the backoff entry of the
+/// delivery count, so with one a second Nak waited a whole extra ack wait. A message whose worker
+/// died comes back after each ack wait.
 fn consumer_config(
     topology: &Topology,
     name: &str,
@@ -195,7 +188,6 @@ fn consumer_config(
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
         max_deliver: -1,
-        backoff: topology.backoff(),
         ack_wait: topology.ack_wait,
         num_replicas: topology.replicas,
         max_ack_pending,
@@ -399,12 +391,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consumers_redeliver_forever_with_backoff() {
+    fn consumers_redeliver_forever() {
         let topology = Topology::default();
-        assert_eq!(topology.backoff()[0], topology.ack_wait);
         assert!(topology.heartbeat() < topology.ack_wait);
         for (_, _, config) in consumer_configs(&topology) {
             assert_eq!(config.max_deliver, -1);
+            assert!(config.backoff.is_empty());
         }
     }
 }

@@ -134,9 +134,12 @@ pub fn is_outage(error: &DbErr) -> bool {
 /// SQLite result codes and PostgreSQL SQLSTATE classes that describe the server, not the
 /// statement.
 fn outage_code(code: &str) -> bool {
-    // SQLite (primary codes; extended codes carry the primary one in their low byte):
-    // 5 BUSY, 6 LOCKED, 7 NOMEM, 8 READONLY, 10 IOERR, 13 FULL, 14 CANTOPEN, 15 PROTOCOL.
-    if let Ok(n) = code.parse::<u32>() {
+    // A PostgreSQL SQLSTATE has five characters (often all digits); SQLite's result codes are
+    // shorter numbers. SQLite (primary codes; extended codes carry the primary one in their low
+    // byte): 5 BUSY, 6 LOCKED, 7 NOMEM, 8 READONLY, 10 IOERR, 13 FULL, 14 CANTOPEN, 15 PROTOCOL.
+    if code.len() < 5
+        && let Ok(n) = code.parse::<u32>()
+    {
         return matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15);
     }
     // PostgreSQL: 08 connection, 40 transaction rollback (serialization, deadlock), 53
@@ -176,5 +179,7 @@ mod tests {
         assert!(!outage_code("23505")); // unique_violation
         assert!(!outage_code("22P02")); // invalid text representation
         assert!(!outage_code("19")); // SQLITE_CONSTRAINT
+        assert!(!outage_code("1811")); // SQLITE_CONSTRAINT_TRIGGER
+        assert!(!outage_code("P0001")); // raise_exception
     }
 }

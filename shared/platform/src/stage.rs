@@ -56,6 +56,8 @@ pub trait Stage: Send + Sync + 'static {
     type Event: Send + Sync + 'static;
     /// The durable consumer it reads.
     const CONSUMER: &'static str;
+    /// The name of the span each event is handled in (`matcher.match`).
+    const SPAN: &'static str;
     /// The stream that consumer is on.
     const STREAM: &'static str = PIPELINE_STREAM;
 
@@ -223,7 +225,7 @@ async fn round<S: Stage>(
             Ok(event) => {
                 incoming.push(Incoming {
                     event,
-                    span: delivery.span(S::CONSUMER),
+                    span: delivery.span(S::SPAN),
                     delivery: delivery.clone(),
                 });
                 positions.push(i);
@@ -305,7 +307,10 @@ async fn round<S: Stage>(
             }
         };
         health.settled(item.delivery.stream_sequence);
-        match stage.rejection(&item.event, permanent.clone()) {
+        match item
+            .span
+            .in_scope(|| stage.rejection(&item.event, permanent.clone()))
+        {
             Some(rejection) => produced.push((i, vec![rejection])),
             None => settles[i] = park(bus, health, S::CONSUMER, &item.delivery, &permanent).await,
         }
