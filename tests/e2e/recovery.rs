@@ -16,6 +16,7 @@ const DISTRICT: &str = "springfield";
 const IMAGE_PROCESSOR: &str = env!("CARGO_BIN_EXE_image-processor-under-test");
 
 on_each_backend!(
+    a_job_past_its_deadline_fails_with_the_reason,
     an_event_nobody_can_read_is_set_aside_and_counted,
     a_bad_event_fails_alone,
     a_message_the_bus_lost_still_ends_in_an_outcome,
@@ -327,5 +328,46 @@ async fn the_matcher_and_image_processor_need_no_database() -> anyhow::Result<()
     processor.terminate(Duration::from_secs(10)).await?;
     shutdown.cancel();
     served.await??;
+    app.stop().await
+}
+
+/// With no image-processor running, a job cannot finish: past its deadline it is failed, and
+/// every file without an outcome is rejected with the reason.
+async fn a_job_past_its_deadline_fails_with_the_reason(backend: Backend) -> anyhow::Result<()> {
+    const PHOTOS: u32 = 3;
+    let app = TestApp::spawn_with(
+        backend,
+        AppLayout {
+            without_image_processor: true,
+            job_deadline_secs: Some(4),
+            stall_after_secs: Some(1),
+            ..AppLayout::default()
+        },
+    )
+    .await?;
+    let token = app.create_district(DISTRICT, "Springfield").await?;
+    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
+    let job_id = app
+        .import_numbered_photos(&token, DISTRICT, PHOTOS, (320, 400))
+        .await?;
+    let job = app.wait_for_job(&token, DISTRICT, &job_id).await?;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(
+        job["failure"].as_str(),
+        Some("the job did not finish within 4 seconds"),
+        "{job}"
+    );
+    assert_eq!(count(&job, "rejected"), u64::from(PHOTOS), "{job}");
+    assert_eq!(count(&job, "applied"), 0, "{job}");
+    let log = app.log(&token, DISTRICT, &job_id).await?;
+    assert_eq!(log.len(), PHOTOS as usize);
+    for row in &log {
+        assert_eq!(row["outcome"], "rejected", "{row}");
+        assert_eq!(
+            row["reason"].as_str(),
+            Some("no outcome: the job did not finish within 4 seconds; upload it again"),
+            "{row}"
+        );
+    }
     app.stop().await
 }

@@ -19,10 +19,13 @@ use crate::Reporting;
 /// after this long; waiting stages announce every 10 s.
 const FORGET_AFTER: Duration = Duration::from_secs(30);
 
+/// What a stage instance waits on, since when, and when it last said so.
+type Wait = (Dependency, DateTime<Utc>, Instant);
+
 #[derive(Default)]
 pub struct Waiting {
-    /// By (stage, instance): what it waits on, since when, and when it last said so.
-    stages: Mutex<HashMap<(String, String), (Dependency, DateTime<Utc>, Instant)>>,
+    /// By (stage, instance).
+    stages: Mutex<HashMap<(String, String), Wait>>,
 }
 
 impl Waiting {

@@ -23,6 +23,8 @@ use crate::storage::Storage;
 pub type WorkerFn = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
 /// Something a component cannot work without; `/readyz` fails while it does not answer.
+// A handful are made at start: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Dependency {
     Nats(Bus),

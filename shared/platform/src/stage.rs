@@ -248,13 +248,12 @@ async fn round<S: Stage>(
             .any(|r| matches!(r, Err(Failure::Failed(..))))
     {
         for (k, result) in results.iter_mut().enumerate() {
-            if matches!(result, Err(Failure::Failed(..))) {
-                if let Some(alone) = handle_all(stage, std::slice::from_ref(&incoming[k]))
+            if matches!(result, Err(Failure::Failed(..)))
+                && let Some(alone) = handle_all(stage, std::slice::from_ref(&incoming[k]))
                     .await
                     .pop()
-                {
-                    *result = alone;
-                }
+            {
+                *result = alone;
             }
         }
     }
