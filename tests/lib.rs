@@ -87,6 +87,8 @@ pub struct TestApp {
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
     /// Services served on their own (behind the gateway), by name.
     separate: std::collections::BTreeMap<&'static str, SeparateService>,
+    /// Extra replicas of roster and reporting.
+    replicas: Vec<SeparateService>,
     nats: Option<NatsServer>,
     production: Option<ProductionServers>,
 }
@@ -210,6 +212,9 @@ pub struct AppLayout {
     pub job_deadline_secs: Option<u64>,
     /// `PICTUREDAY_STALL_AFTER_SECS`, when a test needs lost files replayed sooner.
     pub stall_after_secs: Option<u64>,
+    /// Replicas of roster and reporting beyond the first, each with connections of its own (as
+    /// its own process would have), sharing their consumers with the first.
+    pub extra_replicas: usize,
 }
 
 impl TestApp {
@@ -292,9 +297,19 @@ impl TestApp {
             ));
             url
         };
+        let mut replicas = Vec::new();
+        for _ in 0..layout.extra_replicas {
+            for name in ["roster", "reporting"] {
+                replicas.push(
+                    SeparateService::start(name, &settings, ([127, 0, 0, 1], 0).into(), &shutdown)
+                        .await?,
+                );
+            }
+        }
         let app = Self {
             settings,
             separate,
+            replicas,
             client: TestClient::new(&base_url, OPERATOR_TOKEN),
             nats_url,
             connections,
@@ -431,7 +446,8 @@ impl TestApp {
         for server in self.servers.drain(..) {
             server.await??;
         }
-        for (_, service) in std::mem::take(&mut self.separate) {
+        let separate = std::mem::take(&mut self.separate).into_values();
+        for service in separate.chain(std::mem::take(&mut self.replicas)) {
             if let Some(server) = service.server {
                 server.await??;
             }
