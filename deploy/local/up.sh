@@ -5,10 +5,11 @@
 #
 #   deploy/local/up.sh [--image-processors N] [--dir DIR] [--debug]
 #
-# DIR (default .local-stack/ in the checkout) holds the data, the logs, the settings file every
-# service reads (pictureday.env) and the pids. Ports (loopback): the whole API on 8080 (the
-# gateway); behind it ingest 8081, roster 8082, reporting 8083; matcher 8084,
-# image-processors 8090.., NATS 4222 (monitoring 8222), PostgreSQL 5433, S3 9000.
+# DIR (default .local-stack/ in the checkout) holds the data, the logs, the settings files
+# (settings/<service>.env, each with only what that service uses) and the pids. Ports
+# (loopback): the whole API on 8080 (the gateway); behind it ingest 8081, roster 8082,
+# reporting 8083; matcher 8084, image-processors 8090.., NATS 4222 (monitoring 8222),
+# PostgreSQL 5433, S3 9000.
 # PICTUREDAY_LOCAL_PORT_BASE (default 8080) moves the services' ports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -133,20 +134,33 @@ token_file="$dir/operator-token"
 [ -f "$token_file" ] || python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$token_file"
 chmod 600 "$token_file" "$s3_secret_file"
 
-# One settings file for every service (flags and the environment would override it).
-cat > "$dir/pictureday.env" <<ENV
-DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/pictureday
-NATS_URL=nats://127.0.0.1:$nats_port
-PICTUREDAY_STORAGE=s3://pictureday/photos
-PICTUREDAY_S3_FORCE_PATH_STYLE=true
-PICTUREDAY_OPERATOR_TOKEN=$(cat "$token_file")
-ENV
-chmod 600 "$dir/pictureday.env"
+# A settings file for each service with only what it uses (flags and the environment would
+# override it): the matcher gets no database and no storage, the image-processors no database.
+mkdir -p "$dir/settings"
+settings_file() { # name group...
+  local file="$dir/settings/$1.env"
+  shift
+  : > "$file"
+  chmod 600 "$file"
+  echo "NATS_URL=nats://127.0.0.1:$nats_port" >> "$file"
+  for group in "$@"; do
+    case "$group" in
+      database) echo "DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/pictureday" >> "$file" ;;
+      storage) printf 'PICTUREDAY_STORAGE=s3://pictureday/photos\nPICTUREDAY_S3_FORCE_PATH_STYLE=true\n' >> "$file" ;;
+      token) echo "PICTUREDAY_OPERATOR_TOKEN=$(cat "$token_file")" >> "$file" ;;
+    esac
+  done
+}
+settings_file roster database storage token
+settings_file ingest database storage token
+settings_file reporting database token
+settings_file matcher
+settings_file image-processor storage
 
-run_service() { # name binary port [instance]
-  local name=$1 binary=$2 port=$3
+run_service() { # name binary port settings
+  local name=$1 binary=$2 port=$3 settings=$4
   mkdir -p "$dir/spool/$name"
-  PICTUREDAY_CONFIG="$dir/pictureday.env" \
+  PICTUREDAY_CONFIG="$dir/settings/$settings.env" \
   PICTUREDAY_LISTEN="127.0.0.1:$port" \
   PICTUREDAY_SPOOL_DIR="$dir/spool/$name" \
   PICTUREDAY_INSTANCE="$name" \
@@ -158,14 +172,14 @@ run_service() { # name binary port [instance]
   started "$name" $!
 }
 
-# roster first: it runs the migrations on the empty database, and the matcher asks it.
-run_service roster pictureday-roster $((base + 2))
+# roster first: the matcher asks it.
+run_service roster pictureday-roster $((base + 2)) roster
 wait_ready roster $((base + 2))
-run_service ingest pictureday-ingest $((base + 1))
-run_service reporting pictureday-reporting $((base + 3))
-run_service matcher pictureday-matcher $((base + 4))
+run_service ingest pictureday-ingest $((base + 1)) ingest
+run_service reporting pictureday-reporting $((base + 3)) reporting
+run_service matcher pictureday-matcher $((base + 4)) matcher
 for n in $(seq 0 $((processors - 1))); do
-  run_service "image-processor-$n" pictureday-image-processor $((base + 10 + n))
+  run_service "image-processor-$n" pictureday-image-processor $((base + 10 + n)) image-processor
 done
 wait_ready ingest $((base + 1))
 wait_ready reporting $((base + 3))

@@ -123,10 +123,7 @@ async fn pipeline(args: &Args, replicas: usize) -> anyhow::Result<f64> {
             .await?;
         let mut entries = Vec::new();
         for n in 0..args.photos {
-            entries.push((
-                format!("{n}.jpg"),
-                jpeg(photo(args.width, args.height, n))?,
-            ));
+            entries.push((format!("{n}.jpg"), jpeg(photo(args.width, args.height, n))?));
         }
         let entries: Vec<(&str, Vec<u8>)> = entries
             .iter()
@@ -150,7 +147,10 @@ async fn pipeline(args: &Args, replicas: usize) -> anyhow::Result<f64> {
         applied += job["counts"]["applied"].as_u64().unwrap_or(0);
     }
     let expected = u64::from(args.photos) * DISTRICTS.len() as u64;
-    anyhow::ensure!(applied == expected, "applied {applied} of {expected}: {jobs:?}");
+    anyhow::ensure!(
+        applied == expected,
+        "applied {applied} of {expected}: {jobs:?}"
+    );
     app.stop().await?;
     Ok(applied as f64 / elapsed)
 }

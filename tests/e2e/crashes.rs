@@ -113,3 +113,139 @@ async fn repeated_kill_9_of_the_embedded_server_loses_nothing() -> anyhow::Resul
     server.terminate(Duration::from_secs(30)).await?;
     Ok(())
 }
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, megabytes: u32) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(path)?;
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "mount of a tmpfs failed (the test needs root)"
+        );
+        Ok(Self {
+            path: path.to_owned(),
+        })
+    }
+
+    /// Fills what is left with a file; returns its path.
+    fn fill(&self) -> anyhow::Result<std::path::PathBuf> {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler)?;
+        let chunk = vec![0u8; 1 << 20];
+        loop {
+            if let Err(error) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                anyhow::ensure!(
+                    error.kind() == std::io::ErrorKind::StorageFull,
+                    "filling the disk: {error}"
+                );
+                break;
+            }
+        }
+        // Whatever fits in the last blocks too.
+        for _ in 0..4096 {
+            if file
+                .write_all(&[0u8; 256])
+                .and_then(|()| file.sync_all())
+                .is_err()
+            {
+                break;
+            }
+        }
+        Ok(filler)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// The embedded default on a disk that fills up while a job is processing: it refuses new work
+/// with a clear `503`, says it is not ready, and once there is room again finishes the job it
+/// had accepted with every photo applied.
+#[tokio::test]
+async fn a_full_disk_refuses_new_work_and_loses_nothing_accepted() -> anyhow::Result<()> {
+    const ACCEPTED: u32 = 30;
+    let dir = tempfile::tempdir()?;
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 48)?;
+    let data = disk.path.join("data");
+    let server = serve(&data, dir.path()).await?;
+    let client = TestClient::new(&server.base_url, OPERATOR_TOKEN);
+    let token = client.create_district("north", "North").await?;
+    client
+        .upload_numbered_roster(&token, "north", ACCEPTED + 5)
+        .await?;
+    let job_id = client
+        .import_numbered_photos(&token, "north", ACCEPTED, (640, 800))
+        .await?;
+    let filler = disk.fill()?;
+
+    // Not ready, saying why; a new upload is refused with a 503 that says to try later.
+    let ready = client.http.get(client.url("/readyz")).send().await?;
+    assert_eq!(ready.status(), 503);
+    let why = ready.text().await?;
+    assert!(why.contains("unavailable"), "{why}");
+    let (status, body) = client
+        .import(
+            &token,
+            "north",
+            reqwest::multipart::Form::new().part(
+                "archive",
+                pictureday_tests::file_part(
+                    "more.zip",
+                    pictureday_tests::zip_of(&[(
+                        "31.jpg",
+                        pictureday_tests::images::jpeg(pictureday_tests::images::photo(
+                            640, 800, 31,
+                        ))?,
+                    )])?,
+                ),
+            ),
+        )
+        .await?;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    std::fs::remove_file(&filler)?;
+    let job = client
+        .wait_for_job_within(&token, "north", &job_id, Duration::from_secs(180))
+        .await?;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(
+        job["counts"]["applied"].as_u64(),
+        Some(u64::from(ACCEPTED)),
+        "{job}"
+    );
+    assert_eq!(job["counts"]["rejected"].as_u64(), Some(0), "{job}");
+    // And it takes new work again.
+    let again = client
+        .import_numbered_photos(&token, "north", 2, (320, 400))
+        .await?;
+    let job = client.wait_for_job(&token, "north", &again).await?;
+    assert_eq!(job["counts"]["applied"].as_u64(), Some(2), "{job}");
+    let ready = client.http.get(client.url("/readyz")).send().await?;
+    assert_eq!(ready.status(), 200);
+    let mut server = server;
+    server.terminate(Duration::from_secs(30)).await?;
+    Ok(())
+}

@@ -69,7 +69,7 @@ async fn accept(
     let spool = state.spool.join(&job_id);
     tokio::fs::create_dir_all(&spool)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::io)?;
     let received = upload::receive(
         multipart,
         Destination {
@@ -92,7 +92,9 @@ async fn accept(
         files: received.files,
         warnings: received.warnings,
     };
-    jobs::record(&state.db, &new).await?;
+    jobs::record(&state.db, &new)
+        .await
+        .map_err(ApiError::from_anyhow)?;
     tracing::info!(%district, job = %job_id, files = new.files.len(), "upload accepted");
     let accepted = Accepted {
         status_url: format!("/v1/districts/{district}/jobs/{job_id}"),

@@ -38,15 +38,13 @@ fn interrupted(error: impl std::fmt::Display) -> ApiError {
 }
 
 async fn spool(field: &mut Field<'_>, path: &Path) -> Result<u64, ApiError> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::create(path).await.map_err(ApiError::io)?;
     let mut size = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
         size += chunk.len() as u64;
-        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        file.write_all(&chunk).await.map_err(ApiError::io)?;
     }
-    file.flush().await.map_err(ApiError::internal)?;
+    file.flush().await.map_err(ApiError::io)?;
     Ok(size)
 }
 
@@ -102,10 +100,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                 let path = to.spool.join(format!("file-{objects}"));
                 let size = spool(&mut field, &path).await?;
                 let key = keys::upload_file(to.district, to.job_id, objects);
-                to.storage
-                    .put_file(&key, &path)
-                    .await
-                    .map_err(ApiError::internal)?;
+                to.storage.put_file(&key, &path).await?;
                 objects += 1;
                 files.push((name, Source::Object { key, size }));
             }
@@ -126,10 +121,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                             details: vec![],
                         })?;
                 let archive_key = keys::upload_archive(to.district, to.job_id, archives);
-                to.storage
-                    .put_file(&archive_key, &path)
-                    .await
-                    .map_err(ApiError::internal)?;
+                to.storage.put_file(&archive_key, &path).await?;
                 archives += 1;
                 if let Some(found) = listing.mapping {
                     archive_mappings.push(found);

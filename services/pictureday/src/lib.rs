@@ -2,6 +2,7 @@
 //! one HTTP port, one database, one storage and one NATS connection), and the gateway that
 //! gives a distributed deployment one address.
 
+pub mod embedded_nats;
 pub mod gateway;
 
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use pictureday::embedded_nats::EmbeddedNats;
 use pictureday_platform::config::{CommonArgs, Settings};
-use pictureday_platform::nats_server::NatsServer;
 use pictureday_platform::runtime::{cancel_on_signal, serve};
 use pictureday_platform::storage::StorageConfig;
 use pictureday_platform::{Connections, telemetry};
@@ -101,7 +101,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (nats_url, nats_server) = match &args.common.nats_url {
         Some(url) => (url.clone(), None),
         None => {
-            let server = NatsServer::start(&data.join("nats")).await?;
+            let server = std::sync::Arc::new(EmbeddedNats::start(&data.join("nats")).await?);
             (server.url().to_owned(), Some(server))
         }
     };
@@ -135,6 +135,17 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let components = pictureday::all_components(&connections, &shutdown).await?;
+    if let Some(server) = &nats_server {
+        let (server, shutdown) = (server.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(error) = server.supervise(shutdown).await {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "watching the nats-server failed"
+                );
+            }
+        });
+    }
     println!("Pictureday is running at http://{}", listener.local_addr()?);
     println!("Operator token: {operator_token}");
     println!("Data directory: {}", data.display());

@@ -40,6 +40,42 @@ impl ApiError {
         ApiError::Internal(error.into())
     }
 
+    /// A local file operation that failed: a full disk is a `503` the client can retry later;
+    /// anything else is internal.
+    #[track_caller]
+    pub fn io(error: std::io::Error) -> Self {
+        if matches!(
+            error.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            tracing::warn!(%error, "out of disk space");
+            ApiError::Unavailable(
+                "the server is out of disk space; nothing of this request was kept, try again later"
+                    .into(),
+            )
+        } else {
+            ApiError::Internal(error.into())
+        }
+    }
+
+    /// An error from code that returns `anyhow`: an outage it carries (database, storage, a full
+    /// disk) is still a `503`.
+    #[track_caller]
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        let error = match error.downcast::<sea_orm::DbErr>() {
+            Ok(db) => return db.into(),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<crate::storage::StorageError>() {
+            Ok(storage) => return storage.into(),
+            Err(error) => error,
+        };
+        match error.downcast::<std::io::Error>() {
+            Ok(io) => ApiError::io(io),
+            Err(error) => ApiError::Internal(error),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),

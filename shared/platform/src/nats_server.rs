@@ -149,6 +149,16 @@ impl NatsServer {
         self.child.id()
     }
 
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> Option<u16> {
+        self.url.rsplit(':').next()?.parse().ok()
+    }
+
     /// Stops the server with SIGTERM, so it closes its JetStream files cleanly.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
