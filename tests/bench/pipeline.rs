@@ -3,7 +3,7 @@
 //! the job to finish, and compares end-to-end throughput with the image stage's own throughput on
 //! the same photos in this process.
 //!
-//!   cargo build --release --bin pictureday --bin pipeline-bench
+//!   scripts/build-release.sh && source scripts/env.sh
 //!   target/release/pipeline-bench [--people N] [--size 640x800] [--bin target/release/pictureday]
 
 use std::io::Write;

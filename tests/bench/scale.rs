@@ -197,13 +197,13 @@ fn applied(district: &DistrictId, job_id: &str, seq: u32) -> Event {
         v: SCHEMA_VERSION,
         file: FileRef {
             district: district.clone(),
-            job_id: job_id.to_owned(),
+            job_id: job_id.into(),
             seq,
             file_name: format!("{seq}.jpg"),
             replay: 0,
         },
-        person_id: format!("person-{seq}"),
-        photo_id: format!("photo-{job_id}-{seq}"),
+        person_id: format!("person-{seq}").into(),
+        photo_id: format!("photo-{job_id}-{seq}").into(),
         outcome: ApplyOutcome::Applied,
         previous_photo_id: None,
     })

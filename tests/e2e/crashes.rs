@@ -25,6 +25,21 @@ async fn serve(data: &Path, logs: &Path) -> anyhow::Result<ServiceProcess> {
     ServiceProcess::start_with_args(SERVER, &["serve"], "pictureday", env, logs).await
 }
 
+/// Kills the nats-server a launcher on `data` started, when a test ends early (a killed
+/// launcher cannot stop it).
+struct NatsReaper<'a>(&'a Path);
+
+impl Drop for NatsReaper<'_> {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(self.0.join("nats/nats-server.pid")).unwrap_or_default();
+        if let Ok(pid) = pid.trim().parse::<u32>() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// SIGKILL of the launcher and of its nats-server, as when the machine dies.
 fn kill_everything(server: &mut ServiceProcess, data: &Path) -> anyhow::Result<()> {
     let nats_pid = std::fs::read_to_string(data.join("nats/nats-server.pid")).unwrap_or_default();
@@ -41,6 +56,7 @@ fn kill_everything(server: &mut ServiceProcess, data: &Path) -> anyhow::Result<(
 async fn repeated_kill_9_of_the_embedded_server_loses_nothing() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
+    let _reaper = NatsReaper(&data);
     let mut server = serve(&data, dir.path()).await?;
     let mut client = TestClient::new(&server.base_url, OPERATOR_TOKEN);
     let mut jobs = Vec::new();
@@ -170,6 +186,27 @@ impl SmallDisk {
     }
 }
 
+/// Keeps the disk full (whatever the server frees, the filler takes) until `stop` is set.
+fn keep_full(
+    filler: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&filler) else {
+            return;
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while file
+                .write_all(&[0u8; 512])
+                .and_then(|()| file.sync_all())
+                .is_ok()
+            {}
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
@@ -188,6 +225,7 @@ async fn a_full_disk_refuses_new_work_and_loses_nothing_accepted() -> anyhow::Re
     let dir = tempfile::tempdir()?;
     let disk = SmallDisk::mount(&dir.path().join("disk"), 48)?;
     let data = disk.path.join("data");
+    let _reaper = NatsReaper(&data);
     let server = serve(&data, dir.path()).await?;
     let client = TestClient::new(&server.base_url, OPERATOR_TOKEN);
     let token = client.create_district("north", "North").await?;
@@ -198,6 +236,8 @@ async fn a_full_disk_refuses_new_work_and_loses_nothing_accepted() -> anyhow::Re
         .import_numbered_photos(&token, "north", ACCEPTED, (640, 800))
         .await?;
     let filler = disk.fill()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let keeper = keep_full(filler.clone(), stop.clone());
 
     // Not ready, saying why; a new upload is refused with a 503 that says to try later.
     let ready = client.http.get(client.url("/readyz")).send().await?;
@@ -226,6 +266,8 @@ async fn a_full_disk_refuses_new_work_and_loses_nothing_accepted() -> anyhow::Re
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     tokio::time::sleep(Duration::from_secs(5)).await;
 
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = keeper.join();
     std::fs::remove_file(&filler)?;
     let job = client
         .wait_for_job_within(&token, "north", &job_id, Duration::from_secs(180))

@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use pictureday_access::{Auth, Caller};
-use pictureday_contract::ids::new_time_ordered_id;
+use pictureday_contract::JobId;
 use pictureday_platform::http::ApiError;
 use serde::Serialize;
 use tracing::Instrument;
@@ -36,7 +36,7 @@ pub(crate) fn router(ingest: Ingest) -> Router {
 
 #[derive(Serialize)]
 struct Accepted {
-    job_id: String,
+    job_id: JobId,
     status_url: String,
     log_url: String,
     files: usize,
@@ -65,8 +65,8 @@ async fn accept(
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let district = state.auth.district(&caller, &raw).await?;
-    let job_id = new_time_ordered_id();
-    let spool = state.spool.join(&job_id);
+    let job_id = JobId::new();
+    let spool = state.spool.join(job_id.as_str());
     tokio::fs::create_dir_all(&spool)
         .await
         .map_err(ApiError::io)?;

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pictureday_contract::DistrictId;
 use pictureday_contract::events::{
     FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source,
 };
 use pictureday_contract::subjects::Kind;
+use pictureday_contract::{DistrictId, JobId};
 use pictureday_platform::bus::Outgoing;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
@@ -31,7 +31,7 @@ pub struct NewFile {
 
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub id: String,
+    pub id: JobId,
     pub district: DistrictId,
     pub created_at: DateTime<Utc>,
     pub has_mapping: bool,
@@ -44,7 +44,7 @@ const INSERT_CHUNK: usize = 500;
 pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()> {
     let txn = pictureday_platform::db::begin_write(db).await?;
     job::ActiveModel {
-        id: Set(new.id.clone()),
+        id: Set(new.id.to_string()),
         district_id: Set(new.district.as_str().to_owned()),
         files: Set(i32::try_from(new.files.len())?),
         has_mapping: Set(new.has_mapping),
@@ -57,7 +57,7 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
     let mut rows = Vec::with_capacity(new.files.len());
     for (seq, file) in new.files.iter().enumerate() {
         rows.push(job_file::ActiveModel {
-            job_id: Set(new.id.clone()),
+            job_id: Set(new.id.to_string()),
             seq: Set(i32::try_from(seq)?),
             district_id: Set(new.district.as_str().to_owned()),
             file_name: Set(file.name.clone()),
@@ -178,7 +178,7 @@ pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Re
     Ok(NewJob {
         district: DistrictId::parse(&row.district_id)?,
         warnings: serde_json::from_str(&row.warnings)?,
-        id: row.id,
+        id: row.id.into(),
         created_at: row.created_at,
         has_mapping: row.has_mapping,
         files,

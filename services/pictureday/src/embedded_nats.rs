@@ -1,7 +1,8 @@
 //! The embedded default's own nats-server, kept running: started again on the same port and
-//! store when it dies, and when it has turned JetStream off — which nats-server does for good
-//! when its disk fills — as soon as the disk has room again. The services' connections
-//! reconnect by themselves; their stages wait meanwhile, so nothing accepted is lost.
+//! store when it dies, and — as soon as the disk has room again — when a full disk has broken
+//! it: nats-server then either turns JetStream off or keeps a stream's write error for good, and
+//! only a restart clears either. The services' connections reconnect by themselves; their
+//! stages wait meanwhile, so nothing accepted is lost.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +51,7 @@ impl EmbeddedNats {
             .await?;
         let js = async_nats::jetstream::new(client);
         let mut failed = 0;
+        let mut log = LogWatch::new(self.store.join("nats-server.log"));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -71,12 +73,14 @@ impl EmbeddedNats {
                 .await
                 .is_ok_and(|r| r.is_ok());
             failed = if answered { 0 } else { failed + 1 };
-            if failed >= FAILED_CHECKS && room_on_disk(&self.store).await {
+            let broken = log.saw_storage_failure().await;
+            if (failed >= FAILED_CHECKS || broken) && room_on_disk(&self.store).await {
                 tracing::error!(
-                    "JetStream does not answer (nats-server turns it off when its disk fills) \\
-                     and the disk has room again; starting nats-server again"
+                    "nats-server lost the use of its disk (it ran out of space) and the disk \
+                     has room again; starting nats-server again"
                 );
                 self.restart().await?;
+                log = LogWatch::new(self.store.join("nats-server.log"));
                 failed = 0;
             }
         }
@@ -95,6 +99,40 @@ impl EmbeddedNats {
         if let Some(server) = self.server.lock().await.take() {
             server.stop().await;
         }
+    }
+}
+
+/// Reads what nats-server adds to its log (it starts a fresh log at each start), remembering
+/// whether it reported a storage failure it will not recover from by itself.
+struct LogWatch {
+    path: PathBuf,
+    read: u64,
+    broken: bool,
+}
+
+impl LogWatch {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            read: 0,
+            broken: false,
+        }
+    }
+
+    async fn saw_storage_failure(&mut self) -> bool {
+        if self.broken {
+            return true;
+        }
+        let Ok(text) = tokio::fs::read(&self.path).await else {
+            return false;
+        };
+        let start = usize::try_from(self.read)
+            .unwrap_or(usize::MAX)
+            .min(text.len());
+        let new = String::from_utf8_lossy(&text[start..]).to_lowercase();
+        self.read = text.len() as u64;
+        self.broken = new.contains("critical write error") || new.contains("will be disabled");
+        self.broken
     }
 }
 

@@ -79,7 +79,7 @@ fn job_body(state: &ReportingState, row: &job_status::Model) -> Result<JobBody, 
         waiting: status.waiting,
         failure: status.failure,
         log_url: format!("/v1/districts/{}/jobs/{}/log", row.district_id, row.job_id),
-        job_id: status.job_id,
+        job_id: status.job_id.to_string(),
         district: row.district_id.clone(),
         state: status.state,
         counts: status.counts,
@@ -167,7 +167,7 @@ async fn ask_ingest(
     let query = serde_json::to_vec(&JobQuery {
         v: SCHEMA_VERSION,
         district: district.clone(),
-        job_id: job_id.to_owned(),
+        job_id: job_id.into(),
     })?;
     let reply = tokio::time::timeout(
         INGEST_PATIENCE,
@@ -202,7 +202,7 @@ struct LogQuery {
 struct LogRow {
     seq: i32,
     file_name: String,
-    outcome: String,
+    outcome: file_outcome::Outcome,
     person_id: Option<String>,
     matched_by: Option<String>,
     photo_id: Option<String>,

@@ -18,7 +18,8 @@ use sea_orm::{
     QueryFilter,
 };
 
-use crate::db::{file_outcome, job_status};
+use crate::db::file_outcome::{self, Outcome};
+use crate::db::job_status;
 
 /// One decoded pipeline event.
 #[derive(Debug, Clone)]
@@ -102,11 +103,11 @@ pub fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_s
 
 pub fn new_file(file: &FileRef, now: DateTime<Utc>) -> file_outcome::Model {
     file_outcome::Model {
-        job_id: file.job_id.clone(),
+        job_id: file.job_id.to_string(),
         seq: i32::try_from(file.seq).unwrap_or(i32::MAX),
         district_id: file.district.as_str().to_owned(),
         file_name: file.file_name.clone(),
-        outcome: "pending".into(),
+        outcome: Outcome::Pending,
         person_id: None,
         matched_by: None,
         photo_id: None,
@@ -161,7 +162,7 @@ pub async fn apply(txn: &DatabaseTransaction, events: &[Event]) -> Result<Vec<Jo
         let file = working
             .files
             .entry((
-                file_ref.job_id.clone(),
+                file_ref.job_id.to_string(),
                 i32::try_from(file_ref.seq).unwrap_or(i32::MAX),
             ))
             .or_insert_with(|| new_file(file_ref, now));
@@ -238,7 +239,7 @@ fn apply_to_file(
     match event {
         Event::JobCreated(_) | Event::Ingested(_) => {}
         Event::Matched(e) => {
-            file.person_id = Some(e.person_id.clone());
+            file.person_id = Some(e.person_id.to_string());
             file.matched_by = Some(e.matched_by.describe().to_owned());
             if !file.matched {
                 file.matched = true;
@@ -250,12 +251,12 @@ fn apply_to_file(
                 file.unmatched = true;
                 job.unmatched += 1;
             }
-            file.outcome = "unmatched".into();
+            file.outcome = Outcome::Unmatched;
             file.reason = Some(e.reason.clone());
         }
         Event::Processed(e) => {
-            file.person_id = Some(e.person_id.clone());
-            file.photo_id = Some(e.photo_id.clone());
+            file.person_id = Some(e.person_id.to_string());
+            file.photo_id = Some(e.photo_id.to_string());
             if !file.processed {
                 file.processed = true;
                 job.processed += 1;
@@ -263,23 +264,23 @@ fn apply_to_file(
         }
         Event::Rejected(e) => {
             if let Some(person) = &e.person_id {
-                file.person_id = Some(person.clone());
+                file.person_id = Some(person.to_string());
             }
             if !file.rejected {
                 file.rejected = true;
                 job.rejected += 1;
             }
-            file.outcome = "rejected".into();
+            file.outcome = Outcome::Rejected;
             file.reason = Some(e.reason.clone());
         }
         Event::Applied(e) => {
-            file.person_id = Some(e.person_id.clone());
-            file.photo_id = Some(e.photo_id.clone());
+            file.person_id = Some(e.person_id.to_string());
+            file.photo_id = Some(e.photo_id.to_string());
             if !file.applied {
                 file.applied = true;
                 job.applied += 1;
             }
-            file.outcome = e.outcome.as_str().to_owned();
+            file.outcome = e.outcome.into();
             file.reason = match e.outcome {
                 ApplyOutcome::Applied => None,
                 ApplyOutcome::Replaced => Some(
@@ -323,7 +324,7 @@ pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
     Some(JobStatus {
         v: SCHEMA_VERSION,
         district: DistrictId::parse(&job.district_id).ok()?,
-        job_id: job.job_id.clone(),
+        job_id: job.job_id.as_str().into(),
         state: JobState::parse(&job.state)?,
         counts: JobCounts {
             files: count(job.files),

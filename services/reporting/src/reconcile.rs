@@ -18,7 +18,8 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 
 use crate::Reporting;
-use crate::db::{file_outcome, job_status};
+use crate::db::file_outcome::{self, Outcome};
+use crate::db::job_status;
 use crate::projection::{lock_job, new_file, settle_state, status_of, store_files, store_jobs};
 
 /// Jobs looked at per round, the longest stalled first.
@@ -131,7 +132,7 @@ async fn replay(
     let known: BTreeSet<i32> = files.iter().map(|f| f.seq).collect();
     let mut seqs: Vec<u32> = files
         .iter()
-        .filter(|f| f.outcome == "pending" && f.updated_at < stalled_before)
+        .filter(|f| f.outcome == Outcome::Pending && f.updated_at < stalled_before)
         .filter_map(|f| u32::try_from(f.seq).ok())
         .collect();
     if job.created_seen {
@@ -151,7 +152,7 @@ async fn replay(
     let request = ReplayRequest {
         v: SCHEMA_VERSION,
         district: district.clone(),
-        job_id: job.job_id.clone(),
+        job_id: job.job_id.as_str().into(),
         seqs: seqs.clone(),
         job_created: !job.created_seen,
     };
@@ -198,7 +199,7 @@ async fn replay(
             .one(&txn)
             .await?;
         let mut row = row.unwrap_or_else(|| placeholder_file(job, &district, seq, now));
-        if row.outcome != "pending" {
+        if row.outcome != Outcome::Pending {
             continue;
         }
         row.replays = row.replays.saturating_add(1);
@@ -221,7 +222,7 @@ fn placeholder_file(
     new_file(
         &pictureday_contract::events::FileRef {
             district: district.clone(),
-            job_id: job.job_id.clone(),
+            job_id: job.job_id.as_str().into(),
             seq,
             file_name: String::new(),
             replay: 0,
@@ -257,7 +258,7 @@ async fn fail(reporting: &Reporting, job_id: &str, waiting: Option<&str>) -> any
     let known: BTreeSet<i32> = files.iter().map(|f| f.seq).collect();
     let mut open: Vec<file_outcome::Model> = files
         .into_iter()
-        .filter(|f| f.outcome == "pending")
+        .filter(|f| f.outcome == Outcome::Pending)
         .collect();
     for seq in (0..job.files).filter(|seq| !known.contains(seq)) {
         if let Ok(seq) = u32::try_from(seq) {
@@ -268,7 +269,7 @@ async fn fail(reporting: &Reporting, job_id: &str, waiting: Option<&str>) -> any
     }
     let file_reason = format!("no outcome: {reason}; upload it again");
     for file in &mut open {
-        file.outcome = "rejected".into();
+        file.outcome = Outcome::Rejected;
         file.rejected = true;
         file.reason = Some(file_reason.clone());
         file.updated_at = now;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pictureday_contract::JobId;
 use pictureday_contract::events::{JobState, JobStatus};
 use pictureday_contract::subjects::Kind;
 use pictureday_platform::bus::{Outgoing, Publisher};
@@ -21,8 +22,8 @@ pub struct StatusPublisher {
 
 #[derive(Default)]
 struct Throttle {
-    last: HashMap<String, (Instant, JobState)>,
-    pending: HashMap<String, JobStatus>,
+    last: HashMap<JobId, (Instant, JobState)>,
+    pending: HashMap<JobId, JobStatus>,
 }
 
 fn outgoing(status: &JobStatus) -> Option<Outgoing> {
@@ -96,7 +97,7 @@ impl StatusPublisher {
         let now = Instant::now();
         let due: Vec<JobStatus> = {
             let mut throttle = self.throttle.lock().await;
-            let ready: Vec<String> = throttle
+            let ready: Vec<JobId> = throttle
                 .pending
                 .keys()
                 .filter(|job| {

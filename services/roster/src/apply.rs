@@ -146,10 +146,10 @@ async fn apply_one(
         (false, current) => (ApplyOutcome::Superseded, current.clone()),
     };
     let model = photo::ActiveModel {
-        id: Set(event.photo_id.clone()),
+        id: Set(event.photo_id.to_string()),
         district_id: Set(file.district.as_str().to_owned()),
         person_id: Set(person.id.clone()),
-        job_id: Set(file.job_id.clone()),
+        job_id: Set(file.job_id.to_string()),
         seq: Set(seq),
         file_name: Set(file.file_name.clone()),
         upload_rank: Set(rank),
@@ -198,10 +198,10 @@ fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> Result<Outgoi
     let applied = PhotoApplied {
         v: SCHEMA_VERSION,
         file: file.clone(),
-        person_id: stored.person_id.clone(),
-        photo_id: stored.id.clone(),
+        person_id: stored.person_id.as_str().into(),
+        photo_id: stored.id.as_str().into(),
         outcome,
-        previous_photo_id: stored.previous_photo_id.clone(),
+        previous_photo_id: stored.previous_photo_id.as_deref().map(Into::into),
     };
     Outgoing::new(
         Kind::Applied.subject(&file.district, &file.job_id),

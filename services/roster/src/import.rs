@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use pictureday_contract::DistrictId;
-use pictureday_contract::ids::new_time_ordered_id;
+use pictureday_contract::PersonId;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
@@ -87,7 +87,7 @@ pub async fn upsert_people(
             }
             None => {
                 inserts.push(person::ActiveModel {
-                    id: Set(new_time_ordered_id()),
+                    id: Set(PersonId::new().into()),
                     district_id: Set(district.as_str().to_owned()),
                     role: Set(row.role.as_str().to_owned()),
                     email: Set(row.email),

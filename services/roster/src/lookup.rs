@@ -82,7 +82,7 @@ fn resolve_one(index: &Index, key: &str) -> LookupResult {
         match ids.map(Vec::as_slice) {
             Some([only]) => {
                 return LookupResult::Found {
-                    person_id: only.clone(),
+                    person_id: only.as_str().into(),
                     matched_by,
                 };
             }

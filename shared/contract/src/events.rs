@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::DistrictId;
+use crate::ids::{JobId, PersonId, PhotoId};
 use crate::subjects::Kind;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -95,7 +96,7 @@ pub fn decode<E: PipelineEvent>(subject: &str, payload: &[u8]) -> Result<E, Deco
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
     pub district: DistrictId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub seq: u32,
     pub file_name: String,
     /// 0 for the file's first pass through the pipeline; a replay of a file whose events were
@@ -162,7 +163,7 @@ pub struct MappedKey {
 pub struct JobCreated {
     pub v: u32,
     pub district: DistrictId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub files: u32,
     pub created_at: DateTime<Utc>,
     pub warnings: Vec<String>,
@@ -202,7 +203,7 @@ pub struct PhotoMatched {
     pub v: u32,
     pub file: FileRef,
     pub source: Source,
-    pub person_id: String,
+    pub person_id: PersonId,
     pub matched_by: MatchedBy,
     pub key: String,
 }
@@ -227,8 +228,8 @@ pub struct RenditionRef {
 pub struct PhotoProcessed {
     pub v: u32,
     pub file: FileRef,
-    pub person_id: String,
-    pub photo_id: String,
+    pub person_id: PersonId,
+    pub photo_id: PhotoId,
     pub source_format: String,
     pub renditions: Vec<RenditionRef>,
     /// The image-processor instance that did the work (for operations and load tests).
@@ -239,7 +240,7 @@ pub struct PhotoProcessed {
 pub struct PhotoRejected {
     pub v: u32,
     pub file: FileRef,
-    pub person_id: Option<String>,
+    pub person_id: Option<PersonId>,
     pub reason: String,
 }
 
@@ -277,10 +278,10 @@ impl ApplyOutcome {
 pub struct PhotoApplied {
     pub v: u32,
     pub file: FileRef,
-    pub person_id: String,
-    pub photo_id: String,
+    pub person_id: PersonId,
+    pub photo_id: PhotoId,
     pub outcome: ApplyOutcome,
-    pub previous_photo_id: Option<String>,
+    pub previous_photo_id: Option<PhotoId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,7 +345,7 @@ pub struct JobCounts {
 pub struct JobStatus {
     pub v: u32,
     pub district: DistrictId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub state: JobState,
     pub counts: JobCounts,
     pub created_at: DateTime<Utc>,
@@ -370,7 +371,7 @@ pub struct LookupRequest {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum LookupResult {
     Found {
-        person_id: String,
+        person_id: PersonId,
         matched_by: MatchedBy,
     },
     NotFound,
@@ -393,7 +394,7 @@ pub struct LookupResponse {
 pub struct ReplayRequest {
     pub v: u32,
     pub district: DistrictId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub seqs: Vec<u32>,
     /// Also publish `job.created` again (reporting has not seen it).
     pub job_created: bool,
@@ -411,7 +412,7 @@ pub struct ReplayResponse {
 pub struct JobQuery {
     pub v: u32,
     pub district: DistrictId,
-    pub job_id: String,
+    pub job_id: JobId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,23 +55,107 @@ impl fmt::Display for DistrictId {
     }
 }
 
-/// A new time-ordered id (UUID v7): ids sort by creation time, which keyset pagination and the
-/// "newest upload wins" rule rely on.
-pub fn new_time_ordered_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+/// Ids that are only ever made by the system and compared, never parsed for meaning: a type
+/// each, so a person's id cannot be passed where a photo's is meant. They read as `&str`
+/// (`Deref`), for subjects, keys and queries.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A job (one upload): a UUID v7, so jobs sort by when they were accepted.
+    JobId
+);
+string_id!(
+    /// A person on a district's roster.
+    PersonId
+);
+string_id!(
+    /// A photo: derived from the file it came from ([`photo_id`]).
+    PhotoId
+);
+
+impl JobId {
+    /// A new job id: time-ordered (UUID v7), which keyset pagination and the "newest upload
+    /// wins" rule rely on.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl PersonId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for PersonId {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A photo's id is derived from the file it came from, so a redelivered event names the same photo.
-pub fn photo_id(job_id: &str, seq: u32) -> String {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("{job_id}/{seq}").as_bytes(),
+pub fn photo_id(job_id: &JobId, seq: u32) -> PhotoId {
+    PhotoId(
+        uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{job_id}/{seq}").as_bytes(),
+        )
+        .to_string(),
     )
-    .to_string()
 }
 
 /// The order in which uploads take effect: jobs by their time-ordered id, files by position.
-pub fn upload_rank(job_id: &str, seq: u32) -> String {
+pub fn upload_rank(job_id: &JobId, seq: u32) -> String {
     format!("{job_id}/{seq:010}")
 }
 
@@ -98,16 +182,17 @@ mod tests {
 
     #[test]
     fn upload_rank_orders_by_job_then_file() {
-        let early = new_time_ordered_id();
+        let early = JobId::new();
         std::thread::sleep(std::time::Duration::from_millis(2));
-        let late = new_time_ordered_id();
+        let late = JobId::new();
         assert!(upload_rank(&early, 99) < upload_rank(&late, 0));
         assert!(upload_rank(&late, 9) < upload_rank(&late, 10));
     }
 
     #[test]
     fn photo_ids_are_deterministic() {
-        assert_eq!(photo_id("j", 1), photo_id("j", 1));
-        assert_ne!(photo_id("j", 1), photo_id("j", 2));
+        let job = JobId::from("j");
+        assert_eq!(photo_id(&job, 1), photo_id(&job, 1));
+        assert_ne!(photo_id(&job, 1), photo_id(&job, 2));
     }
 }

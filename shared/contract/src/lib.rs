@@ -9,4 +9,4 @@ pub mod keys;
 pub mod renditions;
 pub mod subjects;
 
-pub use ids::DistrictId;
+pub use ids::{DistrictId, JobId, PersonId, PhotoId};

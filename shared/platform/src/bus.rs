@@ -10,6 +10,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self};
 use futures::StreamExt;
+use pictureday_contract::PersonId;
 use pictureday_contract::events::{FileRef, PhotoRejected, SCHEMA_VERSION};
 use pictureday_contract::subjects::{
     DEAD_LETTER_STREAM, DEAD_LETTER_WILDCARD, Kind, PIPELINE_STREAM, STATUS_STREAM, consumers,
@@ -302,7 +303,7 @@ impl Outgoing {
     pub fn rejection(
         stage: &'static str,
         file: &FileRef,
-        person_id: Option<String>,
+        person_id: Option<PersonId>,
         reason: String,
     ) -> Result<Self, BusError> {
         let mut outgoing = Self::new(

@@ -22,11 +22,28 @@ use crate::stage::{Failure, Handled};
 
 /// Connects; the caller runs its own migrations ([`migrate`]).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .max_connections(if sqlite { 8 } else { 16 })
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
+        // SQLite rolls a transaction back by itself on some errors (a full disk, I/O), after which
+        // the driver's count of open transactions on that connection is wrong for good: it then
+        // opens savepoints instead of transactions and can leave one open, holding the write
+        // lock, so every other writer waits forever. Connections are therefore short-lived on
+        // SQLite (reopening one is cheap), and whatever such a connection held is released
+        // within a minute of the disk having room again.
+        .max_lifetime(if sqlite {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(30 * 60)
+        })
+        .idle_timeout(if sqlite {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(10 * 60)
+        })
         .sqlx_logging(false)
         // Per connection: WAL lets readers (the HTTP API) proceed while a consumer writes, and a
         // writer waits for another instead of failing. FULL makes every commit durable before a

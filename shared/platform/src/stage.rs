@@ -167,25 +167,32 @@ pub async fn run_concurrent<S: Stage>(
     };
     let mut in_hand = futures::stream::FuturesUnordered::new();
     while !shutdown.is_cancelled() {
-        let room = concurrency.saturating_sub(in_hand.len());
-        // While a dependency is down, nothing new is taken; what is in hand finishes.
-        let paused = room > 0 && health.pause().is_some();
+        // While a dependency is down, one message at a time tries it again, after a pause.
+        let waiting = health.pause();
+        let limit = if waiting.is_some() { 1 } else { concurrency };
+        let room = limit.saturating_sub(in_hand.len());
+        if room > 0
+            && in_hand.is_empty()
+            && let Some(pause) = waiting
+        {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
         // A request is made only when there is room, and for no more than the room, so every
         // message that arrives can be started at once.
         if room > 0
-            && !paused
             && let Err(error) = puller.request(room).await
         {
             tracing::warn!(error = format!("{error:#}"), "pull request failed");
             health.waiting(Dependency::Nats, &error);
             continue;
         }
-        let wait = health.pause().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(()) = in_hand.next(), if !in_hand.is_empty() => {}
-            _ = tokio::time::sleep(wait), if paused => {}
-            message = puller.next(), if room > 0 && !paused => {
+            message = puller.next(), if room > 0 => {
                 if let Some(message) = message {
                     in_hand.push(run(message));
                 }

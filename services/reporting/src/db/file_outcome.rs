@@ -9,8 +9,7 @@ pub struct Model {
     pub seq: i32,
     pub district_id: String,
     pub file_name: String,
-    /// pending, applied, replaced, superseded, unmatched or rejected.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub person_id: Option<String>,
     pub matched_by: Option<String>,
     pub photo_id: Option<String>,
@@ -24,6 +23,50 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// How often the file's events were published again after it stalled.
     pub replays: i32,
+}
+
+/// What happened to a file, as its log row says; stored as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// No outcome yet.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "applied")]
+    Applied,
+    #[sea_orm(string_value = "replaced")]
+    Replaced,
+    #[sea_orm(string_value = "superseded")]
+    Superseded,
+    #[sea_orm(string_value = "unmatched")]
+    Unmatched,
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Applied => "applied",
+            Outcome::Replaced => "replaced",
+            Outcome::Superseded => "superseded",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+impl From<pictureday_contract::events::ApplyOutcome> for Outcome {
+    fn from(outcome: pictureday_contract::events::ApplyOutcome) -> Self {
+        use pictureday_contract::events::ApplyOutcome;
+        match outcome {
+            ApplyOutcome::Applied => Outcome::Applied,
+            ApplyOutcome::Replaced => Outcome::Replaced,
+            ApplyOutcome::Superseded => Outcome::Superseded,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

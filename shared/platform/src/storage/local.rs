@@ -35,10 +35,15 @@ impl LocalStore {
             source,
         };
         let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, &[0u8; 4096])
-            .await
-            .map_err(io)?;
-        let synced = file.sync_all().await;
+        // tokio's file writes in the background: the write's own error (a full disk) comes
+        // back from flush, not from write_all or sync_all.
+        let written = async {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &[0u8; 4096]).await?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await?;
+            file.sync_all().await
+        }
+        .await;
+        let synced = written;
         let _ = tokio::fs::remove_file(&path).await;
         synced.map_err(io)
     }
@@ -85,9 +90,21 @@ impl LocalStore {
             key: key.into(),
             source,
         };
-        tokio::fs::write(&tmp, &bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
-        Ok(())
+        // On disk before it is renamed into place: an event saying the object exists is
+        // published right after, and must not outlive it in a power cut.
+        let written = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await?;
+            file.sync_all().await?;
+            tokio::fs::rename(&tmp, &path).await
+        }
+        .await;
+        if written.is_err() {
+            // A half-written object (a full disk) is not left behind.
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written.map_err(io)
     }
 
     pub(super) async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
