@@ -93,7 +93,7 @@ async fn repeated_kill_9_of_the_embedded_server_loses_nothing() -> anyhow::Resul
                 )
                 .await?;
             assert_eq!(
-                versions["items"].as_array().map(Vec::len),
+                versions.as_array().map(Vec::len),
                 Some(1),
                 "{district} {id}: {versions}"
             );
