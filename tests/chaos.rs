@@ -722,7 +722,9 @@ async fn people_with_several_photos(
         .map(|id| async move {
             let path = format!("/v1/districts/{district}/people/{id}/photos");
             let body = get_json(client, token, &path).await?;
-            anyhow::Ok(body["items"].as_array().map_or(0, Vec::len))
+            // The versions are a plain array; a page of them would be under `items`.
+            let versions = body.as_array().or_else(|| body["items"].as_array());
+            anyhow::Ok(versions.map_or(0, Vec::len))
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
