@@ -18,6 +18,10 @@ pub struct PostgresServer {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
+    log: PathBuf,
+    /// Commits are written to the WAL before they are acknowledged.
+    durable: bool,
+    /// `None` while stopped.
     child: Option<Child>,
     /// Holds the data directory until the server is stopped.
     _dir: tempfile::TempDir,
@@ -25,6 +29,17 @@ pub struct PostgresServer {
 
 impl PostgresServer {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// A server whose every acknowledged commit survives the server being killed: a test
+    /// that crashes PostgreSQL must not lose what it acknowledged (commits still skip fsync,
+    /// which only matters when the machine itself dies).
+    pub async fn start_durable() -> anyhow::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(durable: bool) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         let owner = Owner::find()?;
         let dir = tempfile::Builder::new()
@@ -36,31 +51,87 @@ impl PostgresServer {
         run(owner.command("cp").arg("-a").arg(&template).arg(&data))
             .context("copying the PostgreSQL template cluster")?;
         let port = free_port()?;
-        let log = std::fs::File::create(dir.path().join("postgres.log"))?;
-        owner.give(&dir.path().join("postgres.log"))?;
+        let log = dir.path().join("postgres.log");
+        std::fs::File::create(&log)?;
+        owner.give(&log)?;
+        let mut server = Self {
+            bin,
+            data,
+            port,
+            log,
+            durable,
+            child: None,
+            _dir: dir,
+        };
+        server.spawn(&owner)?;
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Runs the server on this data directory and port; its output is appended to the log.
+    fn spawn(&mut self, owner: &Owner) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().append(true).open(&self.log)?;
         let child = owner
-            .command(bin.join("postgres"))
+            .command(self.bin.join("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
-            .arg(&data)
+            .arg(&self.data)
+            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1", "-k"])
+            .arg(&self.data)
             // A test database is thrown away: durability only costs time.
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "fsync=off", "-c"])
+            .arg(if self.durable {
+                "synchronous_commit=on"
+            } else {
+                "synchronous_commit=off"
+            })
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("starting postgres")?;
-        let mut server = Self {
-            bin,
-            data,
-            port,
-            child: Some(child),
-            _dir: dir,
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Stops the server: `immediate` aborts every backend at once, as a crash would (the next
+    /// start recovers from the WAL); otherwise open sessions are disconnected and the server
+    /// shuts down cleanly.
+    pub async fn stop(&mut self, immediate: bool) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
         };
-        server.wait_ready().await?;
-        Ok(server)
+        let owner = Owner::find()?;
+        let mut pg_ctl = owner.command(self.bin.join("pg_ctl"));
+        pg_ctl
+            .arg("stop")
+            .arg("-D")
+            .arg(&self.data)
+            .args([
+                "-m",
+                if immediate { "immediate" } else { "fast" },
+                "-s",
+                "-w",
+            ])
+            .stdout(Stdio::null());
+        tokio::task::spawn_blocking(move || {
+            let stopped = run(&mut pg_ctl);
+            if stopped.is_err() {
+                let _ = child.kill();
+            }
+            child.wait()?;
+            stopped
+        })
+        .await?
+    }
+
+    /// Starts a stopped server again on the same data directory and port.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.spawn(&Owner::find()?)?;
+        self.wait_ready().await
     }
 
     fn admin_url(&self) -> String {
@@ -80,8 +151,8 @@ impl PostgresServer {
                         && let Some(status) = child.try_wait()?
                     {
                         bail!(
-                            "postgres exited ({status}); see its log in {}",
-                            self.data.display()
+                            "postgres exited ({status}); see its log, {}",
+                            self.log.display()
                         );
                     }
                     if tokio::time::Instant::now() > deadline {

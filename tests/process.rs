@@ -36,7 +36,19 @@ impl ServiceProcess {
         env: Vec<(String, String)>,
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        Self::start_on(binary, args, instance, env, log_dir, free_port()?).await
+    }
+
+    /// As [`ServiceProcess::start_with_args`], listening on `port`: a process started again
+    /// where others (the gateway) expect it.
+    pub async fn start_on(
+        binary: &str,
+        args: &[&str],
+        instance: &str,
+        env: Vec<(String, String)>,
+        log_dir: &Path,
+        port: u16,
+    ) -> anyhow::Result<Self> {
         let log = log_dir.join(format!("{instance}.log"));
         // Appended to, so the log of a process started again on the same name keeps the past.
         let log_file = std::fs::OpenOptions::new()
@@ -83,6 +95,20 @@ impl ServiceProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!("{} did not become ready:\n{}", self.instance, self.log())
+    }
+
+    /// How the process exited, if it has.
+    pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> anyhow::Result<u16> {
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("no port in {}", self.base_url))
     }
 
     pub fn pid(&self) -> u32 {

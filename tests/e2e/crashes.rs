@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use pictureday_tests::chaos::kill_embedded;
 use pictureday_tests::{OPERATOR_TOKEN, ServiceProcess, TestClient};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_pictureday-under-test");
@@ -40,18 +41,6 @@ impl Drop for NatsReaper<'_> {
     }
 }
 
-/// SIGKILL of the launcher and of its nats-server, as when the machine dies.
-fn kill_everything(server: &mut ServiceProcess, data: &Path) -> anyhow::Result<()> {
-    let nats_pid = std::fs::read_to_string(data.join("nats/nats-server.pid")).unwrap_or_default();
-    server.kill()?;
-    if let Ok(pid) = nats_pid.trim().parse::<u32>() {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn repeated_kill_9_of_the_embedded_server_loses_nothing() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -73,7 +62,7 @@ async fn repeated_kill_9_of_the_embedded_server_loses_nothing() -> anyhow::Resul
     for kill in 0..KILLS {
         // Each kill lands at another point of the work: the first almost at once.
         tokio::time::sleep(Duration::from_millis(300 + 400 * kill as u64)).await;
-        kill_everything(&mut server, &data)?;
+        kill_embedded(&mut server, &data)?;
         server = serve(&data, dir.path()).await?;
         client = TestClient::new(&server.base_url, OPERATOR_TOKEN);
     }

@@ -21,6 +21,7 @@ macro_rules! on_each_backend {
 }
 
 mod access;
+mod chaos;
 mod crashes;
 mod database;
 mod gateway;

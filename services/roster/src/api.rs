@@ -249,10 +249,8 @@ struct PeopleFilter {
     sis_id: Option<String>,
     student_number: Option<String>,
     email: Option<String>,
-    // Not a flattened `Page`: flattening makes serde read every query value as a string, so
-    // `limit=10` was refused as "expected u64".
-    limit: Option<u64>,
-    after: Option<String>,
+    #[serde(flatten)]
+    page: Page,
 }
 
 async fn list_people(
@@ -262,11 +260,7 @@ async fn list_people(
     Query(filter): Query<PeopleFilter>,
 ) -> Result<Json<Paged<PersonBody>>, ApiError> {
     let id = state.auth.district(&caller, &raw).await?;
-    let page = Page {
-        limit: filter.limit,
-        after: filter.after.clone(),
-    };
-    let limit = page.limit()?;
+    let limit = filter.page.limit()?;
     let mut query = person::Entity::find()
         .filter(person::Column::DistrictId.eq(id.as_str()))
         .order_by_asc(person::Column::Id)
@@ -285,7 +279,7 @@ async fn list_people(
     if let Some(v) = filter.email {
         query = query.filter(person::Column::Email.eq(v.to_lowercase()));
     }
-    if let Some(after) = page.after {
+    if let Some(after) = filter.page.after {
         query = query.filter(person::Column::Id.gt(after));
     }
     let rows = query.all(&state.db).await?;

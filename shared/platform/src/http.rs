@@ -176,9 +176,32 @@ impl IntoResponse for ApiError {
 /// Keyset pagination parameters shared by list endpoints.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Page {
+    #[serde(default, deserialize_with = "number_in_text")]
     pub limit: Option<u64>,
     /// The last id of the previous page.
     pub after: Option<String>,
+}
+
+/// A number from a query string. A query string carries every value as text, and once the
+/// page is embedded in an endpoint's own filter (`#[serde(flatten)]`) serde hands that text over
+/// as it is rather than as the number the field wants, so text is parsed here.
+fn number_in_text<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match <Option<Raw> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(text)) => text.parse().map(Some).map_err(|_| {
+            <D::Error as serde::de::Error>::custom(format!("limit={text}: not a number"))
+        }),
+    }
 }
 
 impl Page {
@@ -202,4 +225,34 @@ impl Page {
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub next_after: Option<String>,
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::Page;
+    use axum::extract::Query;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Filter {
+        #[allow(dead_code)]
+        sis_id: Option<String>,
+        #[serde(flatten)]
+        page: Page,
+    }
+
+    fn query<T: serde::de::DeserializeOwned>(uri: &str) -> anyhow::Result<T> {
+        let uri: axum::http::Uri = uri.parse()?;
+        Ok(Query::<T>::try_from_uri(&uri)?.0)
+    }
+
+    #[test]
+    fn a_limit_is_read_alone_and_inside_a_filter() -> anyhow::Result<()> {
+        assert_eq!(query::<Page>("/people?limit=7")?.limit, Some(7));
+        let filter = query::<Filter>("/people?limit=1000&after=p1&sis_id=S1")?;
+        assert_eq!(filter.page.limit, Some(1000));
+        assert_eq!(filter.page.after.as_deref(), Some("p1"));
+        assert_eq!(query::<Filter>("/people")?.page.limit, None);
+        assert!(query::<Filter>("/people?limit=many").is_err());
+        Ok(())
+    }
 }
