@@ -38,6 +38,17 @@ mod no_database {
     }
 }
 
+/// A district with a roster of `photos` numbered students, and an import of as many photos;
+/// returns the district's token and the job.
+async fn numbered_job(app: &TestApp, photos: u32) -> anyhow::Result<(String, String)> {
+    let token = app.create_district(DISTRICT, "Springfield").await?;
+    app.upload_numbered_roster(&token, DISTRICT, photos).await?;
+    let job_id = app
+        .import_numbered_photos(&token, DISTRICT, photos, (320, 400))
+        .await?;
+    Ok((token, job_id))
+}
+
 fn count(job: &Value, name: &str) -> u64 {
     job["counts"][name].as_u64().unwrap_or(u64::MAX)
 }
@@ -90,11 +101,7 @@ async fn a_roster_outage_longer_than_a_minute_delays_and_loses_nothing() -> anyh
 
 async fn an_event_nobody_can_read_is_set_aside_and_counted(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::spawn(backend).await?;
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, 2).await?;
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, 2, (320, 400))
-        .await?;
+    let (token, job_id) = numbered_job(&app, 2).await?;
     app.wait_for_job(&token, DISTRICT, &job_id).await?;
 
     // A newer version's event for the matcher and garbage for the image-processor; reporting
@@ -219,11 +226,7 @@ async fn a_message_the_bus_lost_still_ends_in_an_outcome(backend: Backend) -> an
         },
     )
     .await?;
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, PHOTOS, (320, 400))
-        .await?;
+    let (token, job_id) = numbered_job(&app, PHOTOS).await?;
     let path = format!("/v1/districts/{DISTRICT}/jobs/{job_id}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while count(&app.get_json(&token, &path).await?, "matched") < u64::from(PHOTOS) {
@@ -318,11 +321,7 @@ async fn the_matcher_and_image_processor_need_no_database() -> anyhow::Result<()
         .spawn_image_processor(IMAGE_PROCESSOR, "image-processor-alone")
         .await?;
     // And it works: a batch goes through the separate image-processor.
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, 2).await?;
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, 2, (320, 400))
-        .await?;
+    let (token, job_id) = numbered_job(&app, 2).await?;
     let job = app.wait_for_job(&token, DISTRICT, &job_id).await?;
     assert_eq!(count(&job, "applied"), 2, "{job}");
     processor.terminate(Duration::from_secs(10)).await?;
@@ -345,11 +344,7 @@ async fn a_job_past_its_deadline_fails_with_the_reason(backend: Backend) -> anyh
         },
     )
     .await?;
-    let token = app.create_district(DISTRICT, "Springfield").await?;
-    app.upload_numbered_roster(&token, DISTRICT, PHOTOS).await?;
-    let job_id = app
-        .import_numbered_photos(&token, DISTRICT, PHOTOS, (320, 400))
-        .await?;
+    let (token, job_id) = numbered_job(&app, PHOTOS).await?;
     let job = app.wait_for_job(&token, DISTRICT, &job_id).await?;
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(

@@ -72,18 +72,12 @@ impl Stage for ImageProcessor {
     }
 
     fn rejection(&self, event: &PhotoMatched, reason: String) -> Option<Outgoing> {
-        match Outgoing::rejection(
+        Outgoing::rejection_of(
             consumers::IMAGE_PROCESSOR,
             &event.file,
             Some(event.person_id.clone()),
             reason,
-        ) {
-            Ok(rejection) => Some(rejection),
-            Err(error) => {
-                tracing::error!(%error, "could not encode a rejection");
-                None
-            }
-        }
+        )
     }
 
     async fn probe(&self, _dependency: Dependency) -> bool {

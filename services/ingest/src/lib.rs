@@ -37,10 +37,9 @@ pub async fn component(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Component> {
     let settings = connections.settings();
-    let db = connections.database().await?;
-    pictureday_platform::db::migrate::<db::Migrator>(&db)
-        .await
-        .context("migrating ingest's tables")?;
+    let db = connections
+        .migrated_database::<db::Migrator>("ingest")
+        .await?;
     let storage = connections.storage().await?;
     let bus = connections.bus().await?;
     let auth = Auth::open(db.clone(), settings.operator_token()?).await?;

@@ -53,12 +53,7 @@ impl Stage for Matcher {
     }
 
     fn rejection(&self, event: &PhotoIngested, reason: String) -> Option<Outgoing> {
-        encoded(Outgoing::rejection(
-            consumers::MATCHER,
-            &event.file,
-            None,
-            reason,
-        ))
+        Outgoing::rejection_of(consumers::MATCHER, &event.file, None, reason)
     }
 
     async fn probe(&self, _dependency: Dependency) -> bool {
@@ -125,16 +120,6 @@ fn produced(event: Result<Outgoing, BusError>) -> Handled {
     event
         .map(|e| vec![e])
         .map_err(|e| Failure::Permanent(format!("its outcome could not be recorded: {e}")))
-}
-
-fn encoded(event: Result<Outgoing, BusError>) -> Option<Outgoing> {
-    match event {
-        Ok(event) => Some(event),
-        Err(error) => {
-            tracing::error!(%error, "could not encode event");
-            None
-        }
-    }
 }
 
 async fn lookup(

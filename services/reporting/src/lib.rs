@@ -14,7 +14,6 @@ mod waiting;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use pictureday_access::Auth;
 use pictureday_contract::events::{DecodeError, Dependency};
 use pictureday_contract::subjects::consumers;
@@ -45,10 +44,9 @@ pub async fn component(
     connections: &Connections,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Component> {
-    let db = connections.database().await?;
-    pictureday_platform::db::migrate::<db::Migrator>(&db)
-        .await
-        .context("migrating reporting's tables")?;
+    let db = connections
+        .migrated_database::<db::Migrator>("reporting")
+        .await?;
     let auth = Auth::open(db.clone(), connections.settings().operator_token()?).await?;
     let bus = connections.bus().await?;
     let reporting = Reporting {

@@ -38,18 +38,12 @@ impl Stage for Apply {
     }
 
     fn rejection(&self, event: &PhotoProcessed, reason: String) -> Option<Outgoing> {
-        match Outgoing::rejection(
+        Outgoing::rejection_of(
             consumers::ROSTER,
             &event.file,
             Some(event.person_id.clone()),
             reason,
-        ) {
-            Ok(rejection) => Some(rejection),
-            Err(error) => {
-                tracing::error!(%error, "could not encode a rejection");
-                None
-            }
-        }
+        )
     }
 
     async fn probe(&self, _dependency: Dependency) -> bool {

@@ -12,7 +12,6 @@ pub mod roster_csv;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use pictureday_access::Auth;
 use pictureday_platform::Connections;
 use pictureday_platform::runtime::{Component, Dependency};
@@ -23,10 +22,9 @@ pub async fn component(
     connections: &Connections,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Component> {
-    let db = connections.database().await?;
-    pictureday_platform::db::migrate::<db::Migrator>(&db)
-        .await
-        .context("migrating roster's tables")?;
+    let db = connections
+        .migrated_database::<db::Migrator>("roster")
+        .await?;
     let auth = Auth::open(db.clone(), connections.settings().operator_token()?).await?;
     let storage = connections.storage().await?;
     let bus = connections.bus().await?;

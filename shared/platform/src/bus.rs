@@ -319,6 +319,23 @@ impl Outgoing {
         outgoing.rejected_by = Some(stage);
         Ok(outgoing)
     }
+
+    /// [`Outgoing::rejection`] for a stage's `rejection`: `None`, logged, in the unlikely case
+    /// the event cannot be encoded (the message is then set aside instead).
+    pub fn rejection_of(
+        stage: &'static str,
+        file: &FileRef,
+        person_id: Option<PersonId>,
+        reason: String,
+    ) -> Option<Self> {
+        match Self::rejection(stage, file, person_id, reason) {
+            Ok(rejection) => Some(rejection),
+            Err(error) => {
+                tracing::error!(%error, "could not encode a rejection");
+                None
+            }
+        }
+    }
 }
 
 /// How many publishes may wait for their acks at once when publishing many.

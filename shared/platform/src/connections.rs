@@ -76,6 +76,18 @@ impl Connections {
             .cloned()
     }
 
+    /// The database with `M` — a service's own migrations, with their own history — applied.
+    pub async fn migrated_database<M: sea_orm_migration::MigratorTrait>(
+        &self,
+        service: &str,
+    ) -> anyhow::Result<DatabaseConnection> {
+        let db = self.database().await?;
+        crate::db::migrate::<M>(&db)
+            .await
+            .with_context(|| format!("migrating {service}'s tables"))?;
+        Ok(db)
+    }
+
     /// The bus, if something connected it (to drain at shutdown).
     pub fn connected_bus(&self) -> Option<&Bus> {
         self.bus.get()
