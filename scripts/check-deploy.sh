@@ -122,14 +122,20 @@ check("compose.yaml valid against the Compose specification schema", not errors,
 svcs = compose["services"]
 pictureday = {n: s for n, s in svcs.items() if s.get("build") and n != "gateway"}
 check("compose has the five services", set(pictureday) == services - {"pictureday"}, sorted(pictureday))
+# Only the services with a database get its URL and the operator token.
+with_database = {"ingest", "roster", "reporting"}
 for name, s in pictureday.items():
     e = s.get("environment", {})
-    missing = [k for k in ("DATABASE_URL", "NATS_URL", "PICTUREDAY_STORAGE", "PICTUREDAY_OPERATOR_TOKEN",
-                           "PICTUREDAY_SPOOL_DIR") if not e.get(k)]
-    check(f"compose {name}: settings, SERVICE={name}, /readyz health check",
-          not missing and s["build"]["args"]["SERVICE"] == name
+    needed = ["NATS_URL", "PICTUREDAY_STORAGE", "PICTUREDAY_SPOOL_DIR"]
+    if name in with_database:
+        needed += ["DATABASE_URL", "PICTUREDAY_OPERATOR_TOKEN"]
+    missing = [k for k in needed if not e.get(k)]
+    extra = [] if name in with_database else [
+        k for k in ("DATABASE_URL", "PICTUREDAY_OPERATOR_TOKEN") if k in e]
+    check(f"compose {name}: settings it needs and no others, SERVICE={name}, /readyz health check",
+          not missing and not extra and s["build"]["args"]["SERVICE"] == name
           and "/readyz" in " ".join(s.get("healthcheck", {}).get("test", [])),
-          f"missing {missing}")
+          f"missing {missing}, extra {extra}")
 for name, s in svcs.items():
     for dep in (s.get("depends_on") or {}):
         check(f"compose {name} depends on a defined service ({dep})", dep in svcs)
@@ -197,7 +203,7 @@ check(f"every .Values path in the templates exists in values.yaml ({len(refs)} p
 
 # --- rendered by Helm -----------------------------------------------------------------------
 import helm_python as helm
-bus = open("shared/src/bus.rs").read()
+bus = open("shared/contract/src/subjects.rs").read()
 stream = re.search(r'PIPELINE_STREAM: &str = "([^"]+)"', bus).group(1)
 durable = re.search(r'IMAGE_PROCESSOR: &str = "([^"]+)"', bus).group(1)
 
@@ -292,7 +298,13 @@ for name, over in ci_values.items():
         if not spec["securityContext"].get("runAsNonRoot"): problems.append("runAsNonRoot")
         if not c["securityContext"].get("readOnlyRootFilesystem"): problems.append("readOnlyRootFilesystem")
         if v["spool"]["mountPath"] not in mounts: problems.append("spool emptyDir")
-        if not {"DATABASE_URL", "PICTUREDAY_OPERATOR_TOKEN", "PICTUREDAY_INSTANCE"} <= envs: problems.append("env")
+        component = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component", "")
+        secret_envs = {"DATABASE_URL", "PICTUREDAY_OPERATOR_TOKEN"}
+        if "PICTUREDAY_INSTANCE" not in envs: problems.append("env")
+        if component in ("ingest", "roster", "reporting"):
+            if not secret_envs <= envs: problems.append("env: database and token")
+        elif secret_envs & envs:
+            problems.append(f"env: {component} holds database or token secrets it does not use")
         ann = d["spec"]["template"]["metadata"].get("annotations", {})
         if "checksum/config" not in ann: problems.append("checksum/config")
         sel = d["spec"]["selector"]["matchLabels"]

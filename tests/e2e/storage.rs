@@ -1,6 +1,6 @@
 //! S3 storage against a real S3-protocol server: large files go up in parts streamed from disk,
 //! ranges are ranged GETs, keys stay under the prefix, and a bad bucket or endpoint is refused at
-//! start. (The local store's equivalents are unit tests of pictureday-shared.)
+//! start. (The local store's equivalents are unit tests of pictureday-platform.)
 
 use std::io::Write;
 

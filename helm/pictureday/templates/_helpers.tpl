@@ -85,16 +85,23 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 {{- end }}
 {{- end }}
 
-{{/* Settings from the ConfigMap and Secret, then the component's own. */}}
+{{/* Settings from the ConfigMap and Secret, then the component's own. Only the components
+     with a database (ingest, roster, reporting) get its URL and the operator token; only those
+     with storage get the S3 keys: the matcher and the image-processors hold no database
+     credentials. */}}
 {{- define "pictureday.env" -}}
 {{- $root := .root }}
 {{- $values := .values }}
+{{- $component := .component }}
+{{- $database := has $component (list "ingest" "roster" "reporting") }}
+{{- $storage := has $component (list "ingest" "roster" "image-processor") }}
 {{- $secret := include "pictureday.secretName" $root }}
 {{- $keys := $root.Values.secrets.keys -}}
 - name: PICTUREDAY_INSTANCE
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- if $database }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -105,7 +112,8 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $keys.operatorToken }}
-{{- if or $root.Values.secrets.existingSecret $root.Values.secrets.awsAccessKeyId }}
+{{- end }}
+{{- if and $storage (or $root.Values.secrets.existingSecret $root.Values.secrets.awsAccessKeyId) }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:

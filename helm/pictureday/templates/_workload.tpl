@@ -64,7 +64,7 @@ spec:
             - configMapRef:
                 name: {{ include "pictureday.configMapName" $root }}
           env:
-            {{- include "pictureday.env" (dict "root" $root "values" $v) | nindent 12 }}
+            {{- include "pictureday.env" (dict "root" $root "values" $v "component" .component) | nindent 12 }}
             {{- with .extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
