@@ -84,7 +84,7 @@ fn job(id: &str) -> job_status::ActiveModel {
     job_status::ActiveModel {
         job_id: Set(id.into()),
         district_id: Set("d".into()),
-        state: Set("queued".into()),
+        state: Set(pictureday_contract::events::JobState::Queued),
         created_seen: Set(false),
         files: Set(0),
         matched: Set(0),

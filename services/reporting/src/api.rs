@@ -155,7 +155,7 @@ async fn find_job(
     row.files = i32::try_from(created.files).unwrap_or(i32::MAX);
     row.created_at = created.created_at;
     row.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
-    row.state = projection::derive_state(&row).as_str().to_owned();
+    row.state = projection::derive_state(&row);
     Ok(row)
 }
 

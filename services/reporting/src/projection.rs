@@ -82,7 +82,7 @@ pub fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_s
     job_status::Model {
         job_id: job_id.to_owned(),
         district_id: district.as_str().to_owned(),
-        state: JobState::Queued.as_str().to_owned(),
+        state: JobState::Queued,
         created_seen: false,
         files: 0,
         matched: 0,
@@ -193,7 +193,7 @@ pub fn settle_state(job: &mut job_status::Model, now: DateTime<Utc>) {
     if state.is_terminal() && job.finished_at.is_none() {
         job.finished_at = Some(now);
     }
-    job.state = state.as_str().to_owned();
+    job.state = state;
     job.updated_at = now;
 }
 
@@ -325,7 +325,7 @@ pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
         v: SCHEMA_VERSION,
         district: DistrictId::parse(&job.district_id).ok()?,
         job_id: job.job_id.as_str().into(),
-        state: JobState::parse(&job.state)?,
+        state: job.state,
         counts: JobCounts {
             files: count(job.files),
             matched: count(job.matched),

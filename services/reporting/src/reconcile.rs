@@ -58,9 +58,8 @@ async fn open_jobs_changed_before(
     before: Option<DateTime<Utc>>,
     limit: u64,
 ) -> Result<Vec<job_status::Model>, DbErr> {
-    let mut query = job_status::Entity::find().filter(
-        job_status::Column::State.is_in([JobState::Queued.as_str(), JobState::Processing.as_str()]),
-    );
+    let mut query = job_status::Entity::find()
+        .filter(job_status::Column::State.is_in([JobState::Queued, JobState::Processing]));
     if let Some(before) = before {
         query = query.filter(job_status::Column::UpdatedAt.lt(before));
     }
@@ -247,7 +246,7 @@ async fn fail(reporting: &Reporting, job_id: &str, waiting: Option<&str>) -> any
     else {
         return Ok(());
     };
-    if JobState::parse(&job.state).is_some_and(JobState::is_terminal) {
+    if job.state.is_terminal() {
         return Ok(());
     }
     let district = DistrictId::parse(&job.district_id)?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use pictureday_access::entities::district;
 use pictureday_access::{Auth, Caller};
 use pictureday_contract::DistrictId;
-use pictureday_contract::events::RenditionRef;
+use pictureday_contract::events::{ApplyOutcome, RenditionRef};
 use pictureday_contract::renditions;
 use pictureday_platform::csv_out::CsvBuilder;
 use pictureday_platform::http::{ApiError, Page, Paged};
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{person, photo};
 use crate::import::{ImportCounts, upsert_people};
 use crate::placeholder::Placeholders;
-use crate::roster_csv::{self, RowError};
+use crate::roster_csv::{self, Role, RowError};
 
 #[derive(Clone)]
 pub struct RosterState {
@@ -215,7 +215,7 @@ async fn upload_roster(
 #[derive(Serialize)]
 struct PersonBody {
     id: String,
-    role: String,
+    role: Role,
     email: Option<String>,
     sis_id: Option<String>,
     student_number: Option<String>,
@@ -396,7 +396,7 @@ struct PhotoVersionBody {
     current: bool,
     job_id: String,
     file_name: String,
-    outcome: String,
+    outcome: ApplyOutcome,
     previous_photo_id: Option<String>,
     created_at: DateTime<Utc>,
 }

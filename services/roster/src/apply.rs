@@ -148,7 +148,7 @@ async fn apply_one(
         file_name: Set(file.file_name.clone()),
         upload_rank: Set(rank),
         renditions: Set(renditions),
-        outcome: Set(outcome.as_str().to_owned()),
+        outcome: Set(outcome),
         previous_photo_id: Set(previous),
         created_at: Set(Utc::now()),
     }
@@ -182,12 +182,7 @@ async fn set_current_if_newer(
 
 /// `photo.applied` for a stored photo, or why it cannot be said.
 fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> Result<Outgoing, String> {
-    let outcome = ApplyOutcome::parse(&stored.outcome).ok_or_else(|| {
-        format!(
-            "photo {} has an unknown outcome {:?}",
-            stored.id, stored.outcome
-        )
-    })?;
+    let outcome = stored.outcome;
     let file = &event.file;
     let applied = PhotoApplied {
         v: SCHEMA_VERSION,

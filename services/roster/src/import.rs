@@ -62,7 +62,7 @@ pub async fn upsert_people(
         match found {
             Some(i) => {
                 let current = &existing[i];
-                let changed = current.role != row.role.as_str()
+                let changed = current.role != row.role
                     || current.email != row.email
                     || current.sis_id != row.sis_id
                     || current.student_number != row.student_number
@@ -71,7 +71,7 @@ pub async fn upsert_people(
                     || current.school != row.school;
                 if changed {
                     let mut model: person::ActiveModel = current.clone().into();
-                    model.role = Set(row.role.as_str().to_owned());
+                    model.role = Set(row.role);
                     model.email = Set(row.email);
                     model.sis_id = Set(row.sis_id);
                     model.student_number = Set(row.student_number);
@@ -89,7 +89,7 @@ pub async fn upsert_people(
                 inserts.push(person::ActiveModel {
                     id: Set(PersonId::new().into()),
                     district_id: Set(district.as_str().to_owned()),
-                    role: Set(row.role.as_str().to_owned()),
+                    role: Set(row.role),
                     email: Set(row.email),
                     sis_id: Set(row.sis_id),
                     student_number: Set(row.student_number),

@@ -7,11 +7,19 @@
 use std::collections::HashMap;
 
 use pictureday_platform::text::decode_spreadsheet_text;
+use sea_orm::sea_query::StringLen;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A person's role; stored by its name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
+    #[sea_orm(string_value = "student")]
     Student,
+    #[sea_orm(string_value = "staff")]
     Staff,
 }
 

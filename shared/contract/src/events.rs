@@ -2,6 +2,8 @@
 //! document with a schema version `v`; a consumer refuses versions it does not know.
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "db")]
+use sea_orm::sea_query::StringLen;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -245,13 +247,21 @@ pub struct PhotoRejected {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "db", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+#[cfg_attr(
+    feature = "db",
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyOutcome {
     /// The person had no photo; this is now their photo.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "applied"))]
     Applied,
     /// This photo replaced an older one, which is kept as a previous version.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "replaced"))]
     Replaced,
     /// Stored as a version, but a newer upload is the person's photo.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "superseded"))]
     Superseded,
 }
 
@@ -285,12 +295,22 @@ pub struct PhotoApplied {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "db", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+#[cfg_attr(
+    feature = "db",
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    #[cfg_attr(feature = "db", sea_orm(string_value = "queued"))]
     Queued,
+    #[cfg_attr(feature = "db", sea_orm(string_value = "processing"))]
     Processing,
+    #[cfg_attr(feature = "db", sea_orm(string_value = "finished"))]
     Finished,
+    #[cfg_attr(feature = "db", sea_orm(string_value = "finished_with_errors"))]
     FinishedWithErrors,
+    #[cfg_attr(feature = "db", sea_orm(string_value = "failed"))]
     Failed,
 }
 

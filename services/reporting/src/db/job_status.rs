@@ -6,7 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub job_id: String,
     pub district_id: String,
-    pub state: String,
+    pub state: pictureday_contract::events::JobState,
     /// Whether `job.created` has arrived, so `files` is known.
     pub created_seen: bool,
     pub files: i32,

@@ -6,8 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub district_id: String,
-    /// `student` or `staff`.
-    pub role: String,
+    pub role: crate::roster_csv::Role,
     /// Stored lower-case; matching on email ignores case.
     pub email: Option<String>,
     pub sis_id: Option<String>,

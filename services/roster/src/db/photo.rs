@@ -14,8 +14,8 @@ pub struct Model {
     /// JSON array of rendition references (name, width, height, key, bytes).
     #[sea_orm(column_type = "Text")]
     pub renditions: String,
-    /// What applying it did: applied, replaced or superseded.
-    pub outcome: String,
+    /// What applying it did.
+    pub outcome: pictureday_contract::events::ApplyOutcome,
     pub previous_photo_id: Option<String>,
     pub created_at: DateTimeUtc,
 }
