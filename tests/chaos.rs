@@ -821,6 +821,18 @@ struct Services {
     dice: Dice,
 }
 
+/// Starts again, every half second, any service that exited, until `stop` is cancelled.
+async fn keep_alive(services: &Mutex<Services>, stop: &CancellationToken) -> anyhow::Result<()> {
+    while !stop.is_cancelled() {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        services.lock().await.keep_alive().await;
+    }
+    Ok(())
+}
+
 impl Services {
     /// Starts every service that is down and not held; counts those that exited.
     async fn keep_alive(&mut self) {
@@ -1155,16 +1167,7 @@ async fn distributed(plan: &Plan, binaries: &Binaries, dir: &Path) -> anyhow::Re
 
     let faults = Mutex::new(Faults::default());
     let stop = CancellationToken::new();
-    let keep_alive = async {
-        while !stop.is_cancelled() {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-            services.lock().await.keep_alive().await;
-        }
-        anyhow::Ok(())
-    };
+    let alive = keep_alive(&services, &stop);
     let started = Instant::now();
     let work = async {
         let uploads = async {
@@ -1189,28 +1192,19 @@ async fn distributed(plan: &Plan, binaries: &Binaries, dir: &Path) -> anyhow::Re
         stop.cancel();
         anyhow::Ok((accepted, uploads_took, last_fault))
     };
-    let ((accepted, uploads_took, last_fault), ()) = tokio::try_join!(work, keep_alive)?;
+    let ((accepted, uploads_took, last_fault), ()) = tokio::try_join!(work, alive)?;
     let faults_took = last_fault - started;
 
     // Keep the services up while the work drains.
     let stop = CancellationToken::new();
-    let keep_alive = async {
-        while !stop.is_cancelled() {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-            services.lock().await.keep_alive().await;
-        }
-        anyhow::Ok(())
-    };
+    let alive = keep_alive(&services, &stop);
     let settle = async {
         let finals = wait_final(&client, &tokens, &accepted, last_fault, plan.patience).await?;
         let counts = account(&client, plan, &tokens, &accepted, &finals, last_fault).await?;
         stop.cancel();
         anyhow::Ok((finals, counts))
     };
-    let ((finals, districts), ()) = tokio::try_join!(settle, keep_alive)?;
+    let ((finals, districts), ()) = tokio::try_join!(settle, alive)?;
     let drain = (finals.len() == accepted.len()).then(|| {
         finals
             .values()

@@ -273,15 +273,6 @@ impl ApplyOutcome {
             ApplyOutcome::Superseded => "superseded",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "applied" => Some(ApplyOutcome::Applied),
-            "replaced" => Some(ApplyOutcome::Replaced),
-            "superseded" => Some(ApplyOutcome::Superseded),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,18 +314,6 @@ impl JobState {
             JobState::FinishedWithErrors => "finished_with_errors",
             JobState::Failed => "failed",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            JobState::Queued,
-            JobState::Processing,
-            JobState::Finished,
-            JobState::FinishedWithErrors,
-            JobState::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -523,10 +502,13 @@ mod tests {
     }
 
     #[test]
-    fn job_states_round_trip() {
+    fn job_states_round_trip() -> anyhow::Result<()> {
         for state in [JobState::Queued, JobState::FinishedWithErrors] {
-            assert_eq!(JobState::parse(state.as_str()), Some(state));
+            let json = serde_json::to_value(state)?;
+            assert_eq!(json, state.as_str());
+            assert_eq!(serde_json::from_value::<JobState>(json)?, state);
         }
-        assert_eq!(JobState::parse("done"), None);
+        assert!(serde_json::from_value::<JobState>("done".into()).is_err());
+        Ok(())
     }
 }
