@@ -269,9 +269,23 @@ async fn a_full_disk_refuses_new_work_and_loses_nothing_accepted() -> anyhow::Re
     );
     assert_eq!(job["counts"]["rejected"].as_u64(), Some(0), "{job}");
     // And it takes new work again.
-    let again = client
-        .import_numbered_photos(&token, "north", 2, (320, 400))
-        .await?;
+    // As a client honouring `503` + `Retry-After` would: a database connection that the full disk
+    // left in a broken transaction may answer "busy" until it is reopened (within 30 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let again = loop {
+        match client
+            .import_numbered_photos(&token, "north", 2, (320, 400))
+            .await
+        {
+            Ok(job) => break job,
+            Err(error)
+                if error.to_string().contains("503") && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    };
     let job = client.wait_for_job(&token, "north", &again).await?;
     assert_eq!(job["counts"]["applied"].as_u64(), Some(2), "{job}");
     let ready = client.http.get(client.url("/readyz")).send().await?;
