@@ -29,11 +29,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         // SQLite rolls a transaction back by itself on some errors (a full disk, I/O), after which
-        // the driver's count of open transactions on that connection is wrong for good: it then
-        // opens savepoints instead of transactions and can leave one open, holding the write
-        // lock, so every other writer waits forever. Connections are therefore short-lived on
-        // SQLite (reopening one is cheap), and whatever such a connection held is released
-        // within a minute of the disk having room again.
+        // the driver still counts it as open on that connection: it would then open savepoints
+        // instead of transactions, and a job committed inside one was lost when the connection
+        // closed. A connection the driver believes is inside a transaction when it is handed out
+        // is such a connection (a healthy one never is): it is dropped and a new one opened.
+        .map_sqlx_sqlite_before_acquire(|conn, _| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Connection as _;
+                Ok(!conn.is_in_transaction())
+            })
+        })
+        // And connections are short-lived on SQLite (reopening one is cheap), so whatever such a
+        // connection held is released soon after the disk has room again.
         .max_lifetime(if sqlite {
             Duration::from_secs(30)
         } else {
