@@ -9,9 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::DistrictId;
 use crate::ids::{JobId, PersonId, PhotoId};
+pub use crate::matching::{
+    IndexEntry, LookupRequest, LookupResponse, LookupResult, MatchQuery, MatchedBy,
+};
+pub use crate::options::{ImportMode, ImportOptions, ReplacePolicy};
 use crate::subjects::Kind;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version this build writes. Version 2 added import options, photographers' index rows and
+/// match rules; every version-2 field has a default, so version-1 events are still read.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// A pipeline event: its kind (and so its subject family) and its schema version.
 pub trait PipelineEvent: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -57,7 +65,7 @@ pub enum DecodeError {
         expected: &'static str,
     },
     #[error(
-        "event of schema version {found} on {subject}; this service reads version {SCHEMA_VERSION}"
+        "event of schema version {found} on {subject}; this service reads versions {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION}"
     )]
     UnknownVersion { subject: String, found: u32 },
     #[error("event on {subject} is not valid JSON for its kind: {source}")]
@@ -85,7 +93,7 @@ pub fn decode<E: PipelineEvent>(subject: &str, payload: &[u8]) -> Result<E, Deco
         source,
     };
     let Versioned { v } = serde_json::from_slice(payload).map_err(json)?;
-    if v != SCHEMA_VERSION {
+    if !(OLDEST_READABLE_VERSION..=SCHEMA_VERSION).contains(&v) {
         return Err(DecodeError::UnknownVersion {
             subject: subject.to_owned(),
             found: v,
@@ -169,6 +177,8 @@ pub struct JobCreated {
     pub files: u32,
     pub created_at: DateTime<Utc>,
     pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
+    pub options: ImportOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,25 +189,18 @@ pub struct PhotoIngested {
     /// Whether the upload came with a mapping CSV; if so, only mapped files are matched.
     pub has_mapping: bool,
     pub mapped_key: Option<MappedKey>,
-}
-
-/// Which identifier a file matched on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchedBy {
-    StudentNumber,
-    SisId,
-    Email,
-}
-
-impl MatchedBy {
-    pub fn describe(self) -> &'static str {
-        match self {
-            MatchedBy::StudentNumber => "student number",
-            MatchedBy::SisId => "SIS id",
-            MatchedBy::Email => "email",
-        }
-    }
+    /// The photographer's index the upload carried (`MASTER.TXT`); if so, only files it lists
+    /// are matched, by the row in `index_entry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_entry: Option<IndexEntry>,
+    /// Set when the upload itself already says the file cannot be matched, and why: a mapping
+    /// row or index row that names two files, two rows that name this file for different people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatchable: Option<String>,
+    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
+    pub options: ImportOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +211,8 @@ pub struct PhotoMatched {
     pub person_id: PersonId,
     pub matched_by: MatchedBy,
     pub key: String,
+    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
+    pub options: ImportOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +241,8 @@ pub struct PhotoProcessed {
     pub renditions: Vec<RenditionRef>,
     /// The image-processor instance that did the work (for operations and load tests).
     pub processed_by: String,
+    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
+    pub options: ImportOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +270,12 @@ pub enum ApplyOutcome {
     /// Stored as a version, but a newer upload is the person's photo.
     #[cfg_attr(feature = "db", sea_orm(string_value = "superseded"))]
     Superseded,
+    /// Not applied: the import's replace policy leaves this person's photo as it is.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "skipped"))]
+    Skipped,
+    /// A preview: stored and ready, not applied; `note` says what applying would do.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "previewed"))]
+    Previewed,
 }
 
 impl ApplyOutcome {
@@ -271,6 +284,8 @@ impl ApplyOutcome {
             ApplyOutcome::Applied => "applied",
             ApplyOutcome::Replaced => "replaced",
             ApplyOutcome::Superseded => "superseded",
+            ApplyOutcome::Skipped => "skipped",
+            ApplyOutcome::Previewed => "previewed",
         }
     }
 }
@@ -283,6 +298,9 @@ pub struct PhotoApplied {
     pub photo_id: PhotoId,
     pub outcome: ApplyOutcome,
     pub previous_photo_id: Option<PhotoId>,
+    /// Why a photo was skipped, or what applying a previewed one would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +321,9 @@ pub enum JobState {
     FinishedWithErrors,
     #[cfg_attr(feature = "db", sea_orm(string_value = "failed"))]
     Failed,
+    /// A preview whose every file has its outcome; `POST …/jobs/{job}/apply` applies it.
+    #[cfg_attr(feature = "db", sea_orm(string_value = "previewed"))]
+    Previewed,
 }
 
 impl JobState {
@@ -313,13 +334,17 @@ impl JobState {
             JobState::Finished => "finished",
             JobState::FinishedWithErrors => "finished_with_errors",
             JobState::Failed => "failed",
+            JobState::Previewed => "previewed",
         }
     }
 
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobState::Finished | JobState::FinishedWithErrors | JobState::Failed
+            JobState::Finished
+                | JobState::FinishedWithErrors
+                | JobState::Failed
+                | JobState::Previewed
         )
     }
 }
@@ -332,6 +357,12 @@ pub struct JobCounts {
     pub processed: u32,
     pub rejected: u32,
     pub applied: u32,
+    /// Files matched and processed whose photo the import's replace policy left alone.
+    #[serde(default)]
+    pub skipped: u32,
+    /// Files of a preview that would be applied (`POST …/jobs/{job}/apply` applies them).
+    #[serde(default)]
+    pub previewed: u32,
     /// Events about this job's files that a service could not read and set aside (dead letters).
     #[serde(default)]
     pub parked: u32,
@@ -356,35 +387,6 @@ pub struct JobStatus {
     /// Why the job failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-}
-
-/// Request/reply between matcher and roster: resolve many keys of one district at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LookupRequest {
-    pub v: u32,
-    pub district: DistrictId,
-    pub keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum LookupResult {
-    Found {
-        person_id: PersonId,
-        matched_by: MatchedBy,
-    },
-    NotFound,
-    Ambiguous {
-        matched_by: MatchedBy,
-        count: u32,
-    },
-}
-
-/// `results[i]` answers `keys[i]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LookupResponse {
-    pub v: u32,
-    pub results: Vec<LookupResult>,
 }
 
 /// Request/reply, reporting to ingest: publish these files of a job again; their events were

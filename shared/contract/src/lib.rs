@@ -6,6 +6,8 @@
 pub mod events;
 pub mod ids;
 pub mod keys;
+pub mod matching;
+pub mod options;
 pub mod renditions;
 pub mod subjects;
 
