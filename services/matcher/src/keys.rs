@@ -1,23 +1,37 @@
-//! Which key a file is matched by.
+//! What a file offers to be matched on: its mapping row, its photographer's index row, or its
+//! name.
 
-use pictureday_contract::events::PhotoIngested;
+use pictureday_contract::events::{MatchQuery, PhotoIngested};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum MatchKey {
-    /// Look this key up in the roster.
-    Lookup(String),
+    /// Ask the roster.
+    Lookup(MatchQuery),
     /// The file cannot be matched; the reason says why.
     Unmatchable(String),
 }
 
-/// The mapping's identifier when the upload has a mapping, else the file name's stem
-/// (`photos/1234.jpg` → `1234`).
+/// The upload's own word first (a reason it cannot be matched), then its mapping, then its
+/// photographer's index, and only when the upload has neither, the file name's stem
+/// (`photos/1234.jpg` → `1234`), in which ids inside a longer name count too.
 pub fn match_key(event: &PhotoIngested) -> MatchKey {
+    if let Some(reason) = &event.unmatchable {
+        return MatchKey::Unmatchable(reason.clone());
+    }
     if let Some(mapped) = &event.mapped_key {
-        return MatchKey::Lookup(mapped.value.trim().to_owned());
+        return MatchKey::Lookup(MatchQuery::Identifier {
+            value: mapped.value.trim().to_owned(),
+            file_name: false,
+        });
     }
     if event.has_mapping {
         return MatchKey::Unmatchable("not listed in the mapping CSV".into());
+    }
+    if let Some(entry) = &event.index_entry {
+        return MatchKey::Lookup(MatchQuery::Name(entry.clone()));
+    }
+    if let Some(index) = &event.index {
+        return MatchKey::Unmatchable(format!("not in the index ({index})"));
     }
     let stem = file_stem(&event.file.file_name);
     if stem.is_empty() {
@@ -25,7 +39,10 @@ pub fn match_key(event: &PhotoIngested) -> MatchKey {
             "the file name has no identifier before its extension".into(),
         );
     }
-    MatchKey::Lookup(stem.to_owned())
+    MatchKey::Lookup(MatchQuery::Identifier {
+        value: stem.to_owned(),
+        file_name: true,
+    })
 }
 
 pub fn file_stem(path: &str) -> &str {
@@ -40,7 +57,7 @@ pub fn file_stem(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use pictureday_contract::DistrictId;
-    use pictureday_contract::events::{FileRef, MappedKey, Source};
+    use pictureday_contract::events::{FileRef, IndexEntry, MappedKey, Source};
 
     use super::*;
 
@@ -63,6 +80,10 @@ mod tests {
                 value: v.into(),
                 row: 3,
             }),
+            index: None,
+            index_entry: None,
+            unmatchable: None,
+            options: Default::default(),
         })
     }
 
@@ -80,15 +101,50 @@ mod tests {
     fn the_mapping_decides_when_present() -> anyhow::Result<()> {
         assert_eq!(
             match_key(&event("x.jpg", true, Some(" ada@example.org "))?),
-            MatchKey::Lookup("ada@example.org".into())
+            MatchKey::Lookup(MatchQuery::Identifier {
+                value: "ada@example.org".into(),
+                file_name: false
+            })
         );
         assert_eq!(
             match_key(&event("1234.jpg", true, None)?),
             MatchKey::Unmatchable("not listed in the mapping CSV".into())
         );
         assert_eq!(
-            match_key(&event("1234.jpg", false, None)?),
-            MatchKey::Lookup("1234".into())
+            match_key(&event("sub/1234_Ngo_Lea.jpg", false, None)?),
+            MatchKey::Lookup(MatchQuery::Identifier {
+                value: "1234_Ngo_Lea".into(),
+                file_name: true
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_index_decides_when_there_is_no_mapping() -> anyhow::Result<()> {
+        let mut listed = event("IMAGES/0001.JPG", false, None)?;
+        listed.index = Some("MASTER.TXT".into());
+        let entry = IndexEntry {
+            index: "MASTER.TXT".into(),
+            row: 4,
+            last_name: "NGO".into(),
+            first_name: "LEA".into(),
+            ..IndexEntry::default()
+        };
+        listed.index_entry = Some(entry.clone());
+        assert_eq!(
+            match_key(&listed),
+            MatchKey::Lookup(MatchQuery::Name(entry))
+        );
+        listed.index_entry = None;
+        assert_eq!(
+            match_key(&listed),
+            MatchKey::Unmatchable("not in the index (MASTER.TXT)".into())
+        );
+        listed.unmatchable = Some("rows 4 and 9 both name it".into());
+        assert_eq!(
+            match_key(&listed),
+            MatchKey::Unmatchable("rows 4 and 9 both name it".into())
         );
         Ok(())
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{
-    self, DecodeError, Dependency, LookupRequest, LookupResponse, LookupResult, PhotoIngested,
-    PhotoMatched, PhotoUnmatched, SCHEMA_VERSION,
+    self, DecodeError, Dependency, LookupRequest, LookupResponse, LookupResult, MatchQuery,
+    PhotoIngested, PhotoMatched, PhotoUnmatched, SCHEMA_VERSION,
 };
 use pictureday_contract::subjects::{Kind, ROSTER_LOOKUP_SUBJECT, consumers};
 use pictureday_platform::Connections;
@@ -66,8 +66,8 @@ impl Stage for Matcher {
 
     async fn handle(&self, batch: &[Incoming<PhotoIngested>]) -> Vec<Handled> {
         let mut results: Vec<Option<Handled>> = (0..batch.len()).map(|_| None).collect();
-        // Files needing a lookup, by district: (index in batch, key).
-        let mut lookups: BTreeMap<&DistrictId, Vec<(usize, String)>> = BTreeMap::new();
+        // Files needing a lookup, by district: (index in batch, query).
+        let mut lookups: BTreeMap<&DistrictId, Vec<(usize, MatchQuery)>> = BTreeMap::new();
         for (i, incoming) in batch.iter().enumerate() {
             let event = &incoming.event;
             match match_key(event) {
@@ -85,15 +85,15 @@ impl Stage for Matcher {
             }
         }
         for (district, files) in lookups {
-            let keys: Vec<String> = files.iter().map(|(_, key)| key.clone()).collect();
-            match lookup(&self.bus, district, keys).await {
+            let queries: Vec<MatchQuery> = files.iter().map(|(_, q)| q.clone()).collect();
+            match lookup(&self.bus, district, queries).await {
                 Ok(found) => {
-                    for ((i, key), result) in files.into_iter().zip(found) {
+                    for ((i, query), result) in files.into_iter().zip(found) {
                         let incoming = &batch[i];
                         results[i] = Some(
                             incoming
                                 .span
-                                .in_scope(|| produced(outcome(&incoming.event, &key, result))),
+                                .in_scope(|| produced(outcome(&incoming.event, &query, result))),
                         );
                     }
                 }
@@ -125,13 +125,13 @@ fn produced(event: Result<Outgoing, BusError>) -> Handled {
 async fn lookup(
     bus: &Bus,
     district: &DistrictId,
-    keys: Vec<String>,
+    queries: Vec<MatchQuery>,
 ) -> anyhow::Result<Vec<LookupResult>> {
-    let expected = keys.len();
+    let expected = queries.len();
     let request = serde_json::to_vec(&LookupRequest {
         v: SCHEMA_VERSION,
         district: district.clone(),
-        keys,
+        queries,
     })?;
     let reply = tokio::time::timeout(
         LOOKUP_TIMEOUT,
@@ -142,25 +142,36 @@ async fn lookup(
     let response: LookupResponse = serde_json::from_slice(&reply.payload)?;
     anyhow::ensure!(
         response.results.len() == expected,
-        "roster answered {} results for {expected} keys",
+        "roster answered {} results for {expected} queries",
         response.results.len()
     );
     Ok(response.results)
 }
 
-fn describe_key(event: &PhotoIngested, key: &str) -> String {
-    let what = if key.contains('@') {
-        format!("email {key}")
-    } else {
-        format!("student number, SIS id or email {key}")
-    };
-    match &event.mapped_key {
-        Some(mapped) => format!("{what} (mapping row {})", mapped.row),
-        None => what,
+/// What the file was matched by, as its log row and `photo.matched` show it.
+fn key_of(query: &MatchQuery) -> String {
+    match query {
+        MatchQuery::Identifier { value, .. } => value.clone(),
+        MatchQuery::Name(entry) => format!("{} {}", entry.first_name, entry.last_name),
     }
 }
 
-fn outcome(event: &PhotoIngested, key: &str, result: LookupResult) -> Result<Outgoing, BusError> {
+/// The roster's reason, with where the evidence came from when that was not the file name.
+fn located(event: &PhotoIngested, query: &MatchQuery, reason: String) -> String {
+    match (query, &event.mapped_key) {
+        (MatchQuery::Identifier { .. }, Some(mapped)) => {
+            format!("mapping row {}: {reason}", mapped.row)
+        }
+        (MatchQuery::Name(entry), _) => format!("{} row {}: {reason}", entry.index, entry.row),
+        _ => reason,
+    }
+}
+
+fn outcome(
+    event: &PhotoIngested,
+    query: &MatchQuery,
+    result: LookupResult,
+) -> Result<Outgoing, BusError> {
     let file = &event.file;
     match result {
         LookupResult::Found {
@@ -175,20 +186,11 @@ fn outcome(event: &PhotoIngested, key: &str, result: LookupResult) -> Result<Out
                 source: event.source.clone(),
                 person_id,
                 matched_by,
-                key: key.to_owned(),
+                key: key_of(query),
+                options: event.options,
             },
         ),
-        LookupResult::NotFound => unmatched(
-            event,
-            format!("no person with {}", describe_key(event, key)),
-        ),
-        LookupResult::Ambiguous { matched_by, count } => unmatched(
-            event,
-            format!(
-                "{count} people have {} {key}; make it unique in the roster or use a mapping CSV",
-                matched_by.describe()
-            ),
-        ),
+        LookupResult::Unmatched { reason } => unmatched(event, located(event, query, reason)),
     }
 }
 

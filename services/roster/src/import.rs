@@ -68,7 +68,13 @@ pub async fn upsert_people(
                     || current.student_number != row.student_number
                     || current.first_name != row.first_name
                     || current.last_name != row.last_name
-                    || current.school != row.school;
+                    || current.school != row.school
+                    || current.state_id != row.state_id
+                    || current.staff_id != row.staff_id
+                    || current.preferred_first_name != row.preferred_first_name
+                    || current.grade != row.grade
+                    || current.homeroom != row.homeroom
+                    || current.teacher != row.teacher;
                 if changed {
                     let mut model: person::ActiveModel = current.clone().into();
                     model.role = Set(row.role);
@@ -78,6 +84,12 @@ pub async fn upsert_people(
                     model.first_name = Set(row.first_name);
                     model.last_name = Set(row.last_name);
                     model.school = Set(row.school);
+                    model.state_id = Set(row.state_id);
+                    model.staff_id = Set(row.staff_id);
+                    model.preferred_first_name = Set(row.preferred_first_name);
+                    model.grade = Set(row.grade);
+                    model.homeroom = Set(row.homeroom);
+                    model.teacher = Set(row.teacher);
                     model.updated_at = Set(now);
                     updates.push(model);
                     counts.updated += 1;
@@ -96,6 +108,12 @@ pub async fn upsert_people(
                     first_name: Set(row.first_name),
                     last_name: Set(row.last_name),
                     school: Set(row.school),
+                    state_id: Set(row.state_id),
+                    staff_id: Set(row.staff_id),
+                    preferred_first_name: Set(row.preferred_first_name),
+                    grade: Set(row.grade),
+                    homeroom: Set(row.homeroom),
+                    teacher: Set(row.teacher),
                     current_photo_id: Set(None),
                     current_photo_rank: Set(None),
                     created_at: Set(now),
@@ -106,6 +124,7 @@ pub async fn upsert_people(
         }
     }
 
+    let changed = !inserts.is_empty() || !updates.is_empty();
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         person::Entity::insert_many(std::mem::replace(&mut inserts, rest))
@@ -114,6 +133,9 @@ pub async fn upsert_people(
     }
     for model in updates {
         person::Entity::update(model).exec(&txn).await?;
+    }
+    if changed {
+        crate::lookup::roster_changed(&txn, district).await?;
     }
     txn.commit().await?;
     Ok(counts)

@@ -1,101 +1,184 @@
-//! Resolves match keys (file stems or mapping identifiers) to people, for the matcher over NATS
-//! request/reply. A key is tried as student number / local id, then SIS id, then email.
+//! Answers the matcher's lookups over NATS request/reply: each file's identifier, file stem or
+//! index row resolved against the district's people by the rules in `matching`. A district's
+//! people are indexed once per roster generation and kept for the lookups that follow, so a job
+//! of 50,000 files reads the roster once, not 50,000 times.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
-use pictureday_contract::events::{
-    LookupRequest, LookupResponse, LookupResult, MatchedBy, SCHEMA_VERSION,
-};
+use pictureday_contract::DistrictId;
+use pictureday_contract::events::{LookupRequest, LookupResponse, LookupResult, SCHEMA_VERSION};
 use pictureday_contract::subjects::ROSTER_LOOKUP_SUBJECT;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QuerySelect,
 };
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::person;
+use crate::db::{person, roster_generation};
+use crate::matching::{self, DistrictIndex, PersonRecord};
 
-/// Keys per query, well under both databases' bound-parameter limits.
-const KEYS_PER_QUERY: usize = 300;
+/// Districts whose index is kept; the least recently used goes first.
+const CACHED_DISTRICTS: usize = 32;
 
-/// A person's id, student number, SIS id and email.
-type IdentifierRow = (String, Option<String>, Option<String>, Option<String>);
+/// Marks a district's roster as changed, inside the transaction that changes it: cached indexes
+/// of the district are rebuilt at their next lookup.
+pub async fn roster_changed(db: &impl ConnectionTrait, district: &DistrictId) -> Result<(), DbErr> {
+    roster_generation::Entity::insert(roster_generation::ActiveModel {
+        district_id: Set(district.as_str().to_owned()),
+        generation: Set(1),
+    })
+    .on_conflict(
+        OnConflict::column(roster_generation::Column::DistrictId)
+            .value(
+                roster_generation::Column::Generation,
+                Expr::col((
+                    roster_generation::Entity,
+                    roster_generation::Column::Generation,
+                ))
+                .add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
 
-/// People's identifiers, indexed by each field's value.
-#[derive(Default)]
-struct Index {
-    student_number: HashMap<String, Vec<String>>,
-    sis_id: HashMap<String, Vec<String>>,
-    email: HashMap<String, Vec<String>>,
+struct Cached {
+    generation: i64,
+    index: Arc<DistrictIndex>,
+    used: Instant,
+}
+
+/// The indexes of recently matched districts.
+#[derive(Clone, Default)]
+pub struct MatchIndexes {
+    // One lock for reading and building: two batches of one district never build it twice.
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+impl MatchIndexes {
+    /// The district's index as of its current roster generation.
+    pub async fn get(
+        &self,
+        db: &DatabaseConnection,
+        district: &str,
+    ) -> Result<Arc<DistrictIndex>, DbErr> {
+        // The generation is read before the people: a change committed in between makes the
+        // index newer than its generation says, which costs one rebuild, never a stale match.
+        let generation = roster_generation::Entity::find_by_id(district.to_owned())
+            .one(db)
+            .await?
+            .map_or(0, |g| g.generation);
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.get_mut(district)
+            && cached.generation == generation
+        {
+            cached.used = Instant::now();
+            return Ok(cached.index.clone());
+        }
+        let index = Arc::new(load(db, district).await?);
+        if cache.len() >= CACHED_DISTRICTS
+            && !cache.contains_key(district)
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(d, _)| d.clone())
+        {
+            cache.remove(&oldest);
+        }
+        cache.insert(
+            district.to_owned(),
+            Cached {
+                generation,
+                index: index.clone(),
+                used: Instant::now(),
+            },
+        );
+        Ok(index)
+    }
+}
+
+/// A person's matching fields.
+#[derive(FromQueryResult)]
+struct MatchingRow {
+    id: String,
+    role: crate::roster_csv::Role,
+    first_name: String,
+    last_name: String,
+    preferred_first_name: Option<String>,
+    email: Option<String>,
+    sis_id: Option<String>,
+    student_number: Option<String>,
+    state_id: Option<String>,
+    staff_id: Option<String>,
+    grade: Option<String>,
+    homeroom: Option<String>,
+    teacher: Option<String>,
+}
+
+async fn load(db: &DatabaseConnection, district: &str) -> Result<DistrictIndex, DbErr> {
+    let rows: Vec<MatchingRow> = person::Entity::find()
+        .select_only()
+        .columns([
+            person::Column::Id,
+            person::Column::Role,
+            person::Column::FirstName,
+            person::Column::LastName,
+            person::Column::PreferredFirstName,
+            person::Column::Email,
+            person::Column::SisId,
+            person::Column::StudentNumber,
+            person::Column::StateId,
+            person::Column::StaffId,
+            person::Column::Grade,
+            person::Column::Homeroom,
+            person::Column::Teacher,
+        ])
+        .filter(person::Column::DistrictId.eq(district))
+        .into_model::<MatchingRow>()
+        .all(db)
+        .await?;
+    Ok(DistrictIndex::build(rows.into_iter().map(|row| {
+        PersonRecord {
+            id: row.id,
+            role: Some(row.role),
+            first_name: row.first_name,
+            last_name: row.last_name,
+            preferred_first_name: row.preferred_first_name,
+            email: row.email,
+            sis_id: row.sis_id,
+            student_number: row.student_number,
+            state_id: row.state_id,
+            staff_id: row.staff_id,
+            grade: row.grade,
+            homeroom: row.homeroom,
+            teacher: row.teacher,
+        }
+    })))
 }
 
 pub async fn resolve(
     db: &DatabaseConnection,
-    district: &str,
-    keys: &[String],
+    indexes: &MatchIndexes,
+    request: &LookupRequest,
 ) -> Result<Vec<LookupResult>, DbErr> {
-    let mut index = Index::default();
-    for chunk in keys.chunks(KEYS_PER_QUERY) {
-        let lowered: Vec<String> = chunk.iter().map(|k| k.to_lowercase()).collect();
-        let rows: Vec<IdentifierRow> = person::Entity::find()
-            .select_only()
-            .column(person::Column::Id)
-            .column(person::Column::StudentNumber)
-            .column(person::Column::SisId)
-            .column(person::Column::Email)
-            .filter(person::Column::DistrictId.eq(district))
-            .filter(
-                Condition::any()
-                    .add(person::Column::StudentNumber.is_in(chunk.iter().cloned()))
-                    .add(person::Column::SisId.is_in(chunk.iter().cloned()))
-                    .add(person::Column::Email.is_in(lowered)),
-            )
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (id, student_number, sis_id, email) in rows {
-            for (map, value) in [
-                (&mut index.student_number, student_number),
-                (&mut index.sis_id, sis_id),
-                (&mut index.email, email),
-            ] {
-                if let Some(value) = value {
-                    let ids = map.entry(value).or_default();
-                    if !ids.contains(&id) {
-                        ids.push(id.clone());
-                    }
-                }
-            }
-        }
+    if request.queries.is_empty() {
+        // A probe: answering proves a roster instance is up.
+        return Ok(Vec::new());
     }
-    Ok(keys.iter().map(|key| resolve_one(&index, key)).collect())
-}
-
-fn resolve_one(index: &Index, key: &str) -> LookupResult {
-    let email_key = key.to_lowercase();
-    let attempts = [
-        (MatchedBy::StudentNumber, index.student_number.get(key)),
-        (MatchedBy::SisId, index.sis_id.get(key)),
-        (MatchedBy::Email, index.email.get(&email_key)),
-    ];
-    for (matched_by, ids) in attempts {
-        match ids.map(Vec::as_slice) {
-            Some([only]) => {
-                return LookupResult::Found {
-                    person_id: only.as_str().into(),
-                    matched_by,
-                };
-            }
-            Some(many) if many.len() > 1 => {
-                return LookupResult::Ambiguous {
-                    matched_by,
-                    count: u32::try_from(many.len()).unwrap_or(u32::MAX),
-                };
-            }
-            _ => {}
-        }
-    }
-    LookupResult::NotFound
+    let index = indexes.get(db, request.district.as_str()).await?;
+    Ok(request
+        .queries
+        .iter()
+        .map(|query| matching::resolve(&index, query))
+        .collect())
 }
 
 /// Answers lookup requests until shutdown. Replicas share the work through a queue group.
@@ -104,6 +187,7 @@ pub async fn serve(
     db: DatabaseConnection,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let indexes = MatchIndexes::default();
     let mut requests = nats
         .queue_subscribe(ROSTER_LOOKUP_SUBJECT, "roster".into())
         .await?;
@@ -120,7 +204,7 @@ pub async fn serve(
         };
         let response = match serde_json::from_slice::<LookupRequest>(&message.payload) {
             Ok(request) if request.v == SCHEMA_VERSION => {
-                match resolve(&db, request.district.as_str(), &request.keys).await {
+                match resolve(&db, &indexes, &request).await {
                     Ok(results) => serde_json::to_vec(&LookupResponse {
                         v: SCHEMA_VERSION,
                         results,
@@ -145,64 +229,5 @@ pub async fn serve(
         if let Err(error) = nats.publish(reply, response.into()).await {
             tracing::warn!(%error, "could not answer lookup");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn index() -> Index {
-        let mut index = Index::default();
-        index
-            .student_number
-            .insert("1001".into(), vec!["p1".into()]);
-        index.sis_id.insert("1001".into(), vec!["p2".into()]);
-        index.sis_id.insert("S7".into(), vec!["p3".into()]);
-        index
-            .student_number
-            .insert("42".into(), vec!["p4".into(), "p5".into()]);
-        index
-            .email
-            .insert("ada@example.org".into(), vec!["p6".into()]);
-        index
-    }
-
-    #[test]
-    fn student_number_wins_over_sis_id_then_email() {
-        let index = index();
-        assert_eq!(
-            resolve_one(&index, "1001"),
-            LookupResult::Found {
-                person_id: "p1".into(),
-                matched_by: MatchedBy::StudentNumber
-            }
-        );
-        assert_eq!(
-            resolve_one(&index, "S7"),
-            LookupResult::Found {
-                person_id: "p3".into(),
-                matched_by: MatchedBy::SisId
-            }
-        );
-        assert_eq!(
-            resolve_one(&index, "Ada@Example.ORG"),
-            LookupResult::Found {
-                person_id: "p6".into(),
-                matched_by: MatchedBy::Email
-            }
-        );
-        assert_eq!(resolve_one(&index, "s7"), LookupResult::NotFound);
-    }
-
-    #[test]
-    fn two_people_with_one_key_is_ambiguous() {
-        assert_eq!(
-            resolve_one(&index(), "42"),
-            LookupResult::Ambiguous {
-                matched_by: MatchedBy::StudentNumber,
-                count: 2
-            }
-        );
     }
 }

@@ -1,5 +1,6 @@
 //! Parses a roster CSV (header row: role, email, sis_id, student_number, first_name, last_name,
-//! school) into validated rows and per-row errors. Quoted fields, a UTF-8 byte-order mark, CRLF
+//! school; optional state_id, staff_id, preferred_first_name, grade, homeroom, teacher) into
+//! validated rows and per-row errors. Quoted fields, a UTF-8 byte-order mark, CRLF
 //! line ends and Windows-1252 exports from spreadsheets are all handled.
 //!
 //! Row numbers count the header as row 1, as a spreadsheet shows them.
@@ -42,6 +43,12 @@ pub struct RosterRow {
     pub first_name: String,
     pub last_name: String,
     pub school: String,
+    pub state_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub preferred_first_name: Option<String>,
+    pub grade: Option<String>,
+    pub homeroom: Option<String>,
+    pub teacher: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,7 +80,7 @@ pub struct ParsedRoster {
     pub errors: Vec<RowError>,
 }
 
-const COLUMNS: [&str; 7] = [
+const COLUMNS: [&str; 13] = [
     "role",
     "email",
     "sis_id",
@@ -81,6 +88,21 @@ const COLUMNS: [&str; 7] = [
     "first_name",
     "last_name",
     "school",
+    "state_id",
+    "staff_id",
+    "preferred_first_name",
+    "grade",
+    "homeroom",
+    "teacher",
+];
+
+/// Other names exports give the optional columns.
+const ALIASES: [(&str, &str); 5] = [
+    ("local_id", "student_number"),
+    ("preferred_name", "preferred_first_name"),
+    ("nickname", "preferred_first_name"),
+    ("teacher_number", "staff_id"),
+    ("grade_level", "grade"),
 ];
 
 fn normalise_header(raw: &[u8]) -> String {
@@ -110,7 +132,12 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
     };
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, raw) in header.iter().enumerate() {
-        let name = normalise_header(raw);
+        let header = normalise_header(raw);
+        let name = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == header)
+            .map_or(header.as_str(), |(_, column)| column)
+            .to_owned();
         if let Some(column) = COLUMNS.iter().find(|c| **c == name)
             && index.insert(column, i).is_some()
         {
@@ -179,7 +206,14 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
         }
         let sis_id = field("sis_id");
         let student_number = field("student_number");
-        for (name, value) in [("sis_id", &sis_id), ("student_number", &student_number)] {
+        let state_id = field("state_id");
+        let staff_id = field("staff_id");
+        for (name, value) in [
+            ("sis_id", &sis_id),
+            ("student_number", &student_number),
+            ("state_id", &state_id),
+            ("staff_id", &staff_id),
+        ] {
             if let Some(value) = value
                 && (value.chars().any(char::is_control) || value.contains('/'))
             {
@@ -231,6 +265,12 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
                 first_name,
                 last_name,
                 school: field("school").unwrap_or_default(),
+                state_id,
+                staff_id,
+                preferred_first_name: field("preferred_first_name"),
+                grade: field("grade"),
+                homeroom: field("homeroom"),
+                teacher: field("teacher"),
             });
         }
     }
@@ -320,6 +360,25 @@ mod tests {
         let parsed = parse(&data)?;
         assert_eq!(parsed.rows[0].first_name, "José");
         assert_eq!(parsed.rows[0].last_name, "Peña");
+        Ok(())
+    }
+
+    #[test]
+    fn optional_matching_columns_are_read() -> Result<(), RosterCsvError> {
+        let data = "role,sis_id,first_name,last_name,Local ID,State ID,Staff ID,Preferred Name,Grade,Homeroom,Teacher\n\
+                    student,S1,Siobhan,O'Brien,005566,ST-9,,Shiv,05,101,Ms. Ruiz\n\
+                    staff,S2,Min,Lee,,,T-77,,,,\n";
+        let parsed = parse(data.as_bytes())?;
+        assert_eq!(parsed.errors, vec![]);
+        let siobhan = &parsed.rows[0];
+        assert_eq!(siobhan.student_number.as_deref(), Some("005566"));
+        assert_eq!(siobhan.state_id.as_deref(), Some("ST-9"));
+        assert_eq!(siobhan.preferred_first_name.as_deref(), Some("Shiv"));
+        assert_eq!(siobhan.grade.as_deref(), Some("05"));
+        assert_eq!(siobhan.homeroom.as_deref(), Some("101"));
+        assert_eq!(siobhan.teacher.as_deref(), Some("Ms. Ruiz"));
+        assert_eq!(parsed.rows[1].staff_id.as_deref(), Some("T-77"));
+        assert_eq!(parsed.rows[1].grade, None);
         Ok(())
     }
 

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::DistrictId;
 use crate::ids::{JobId, PersonId, PhotoId};
 pub use crate::matching::{
-    IndexEntry, LookupRequest, LookupResponse, LookupResult, MatchQuery, MatchedBy,
+    Identifier, IndexEntry, LookupRequest, LookupResponse, LookupResult, MatchQuery, MatchRule,
+    MatchedBy,
 };
 pub use crate::options::{ImportMode, ImportOptions, ReplacePolicy};
 use crate::subjects::Kind;
@@ -126,6 +127,13 @@ impl FileRef {
             0 => format!("{kind}:{}:{}", self.job_id, self.seq),
             replay => format!("{kind}:{}:{}:r{replay}", self.job_id, self.seq),
         }
+    }
+
+    /// The `Nats-Msg-Id` of the `photo.applied` that applying a preview publishes
+    /// (`applied:<job>:<seq>:final`): distinct from the preview's own, which may still be in
+    /// JetStream's duplicate window and would swallow it as a copy.
+    pub fn final_applied_msg_id(&self) -> String {
+        format!("applied:{}:{}:final", self.job_id, self.seq)
     }
 }
 
@@ -387,6 +395,20 @@ pub struct JobStatus {
     /// Why the job failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// What the import asked for (`mode`, `replace`); always written, so a dashboard never has
+    /// to know the defaults.
+    #[serde(default)]
+    pub options: ImportOptions,
+}
+
+/// Request/reply, roster to reporting (`pictureday.reporting.job`, asked with a [`JobQuery`]):
+/// the job's status as reporting's projection has it, `None` when no such job is known in that
+/// district. Roster asks before applying a preview: only reporting knows whether every file of
+/// the job has its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatusResponse {
+    pub v: u32,
+    pub status: Option<JobStatus>,
 }
 
 /// Request/reply, reporting to ingest: publish these files of a job again; their events were
@@ -491,15 +513,39 @@ mod tests {
             decode::<PhotoMatched>(subject, &payload),
             Err(DecodeError::WrongSubject { .. })
         ));
-        let newer = br#"{"v":2,"something":"else"}"#;
+        let newer = br#"{"v":3,"something":"else"}"#;
         assert!(matches!(
             decode::<PhotoUnmatched>(subject, newer),
-            Err(DecodeError::UnknownVersion { found: 2, .. })
+            Err(DecodeError::UnknownVersion { found: 3, .. })
         ));
+        // Version 1, written before import options and match rules, is still read.
+        let older = br#"{"v":1,"file":{"district":"springfield","job_id":"j1","seq":3,"file_name":"x.jpg"},"source":{"kind":"object","key":"k","size":1},"person_id":"p","matched_by":"student_number","key":"1001"}"#;
+        let matched = decode::<PhotoMatched>("pictureday.photo.matched.springfield.j1", older)?;
+        assert_eq!(matched.matched_by.describe(), "student number");
+        assert_eq!(matched.options, ImportOptions::default());
         assert!(matches!(
             decode::<PhotoUnmatched>(subject, b"{not json"),
             Err(DecodeError::Json { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_job_status_always_says_its_options() -> anyhow::Result<()> {
+        let v1 = serde_json::json!({
+            "v": 1, "district": "springfield", "job_id": "j1", "state": "finished",
+            "counts": { "files": 1, "matched": 1, "unmatched": 0, "processed": 1, "rejected": 0,
+                        "applied": 1 },
+            "created_at": "2026-12-01T10:00:00Z", "started_at": null, "finished_at": null
+        });
+        let status: JobStatus = serde_json::from_value(v1)?;
+        assert_eq!(status.options, ImportOptions::default());
+        assert_eq!((status.counts.skipped, status.counts.previewed), (0, 0));
+        let written = serde_json::to_value(&status)?;
+        assert_eq!(
+            written["options"],
+            serde_json::json!({ "mode": "apply", "replace": "always" })
+        );
         Ok(())
     }
 

@@ -15,7 +15,7 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(MatchingFields)]
     }
 }
 
@@ -108,6 +108,76 @@ impl MigrationTrait for Initial {
         for table in ["photos", "people"] {
             manager
                 .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What matching reads besides the first identifiers: state and staff ids, a preferred first
+/// name, grade, homeroom and teacher (a photographer's index carries names, grades and
+/// homerooms, no ids); and each district's roster generation, which tells the matcher's cached
+/// index of a district when the roster has changed.
+struct MatchingFields;
+
+impl MigrationName for MatchingFields {
+    fn name(&self) -> &str {
+        "m20261201_000002_matching_fields"
+    }
+}
+
+const MATCHING_COLUMNS: [&str; 6] = [
+    "state_id",
+    "staff_id",
+    "preferred_first_name",
+    "grade",
+    "homeroom",
+    "teacher",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for MatchingFields {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        for column in MATCHING_COLUMNS {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("people")
+                        .add_column_if_not_exists(string_null(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("roster_generations")
+                    .if_not_exists()
+                    .col(key_column("district_id"))
+                    .col(big_integer("generation"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table("roster_generations")
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        for column in MATCHING_COLUMNS {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("people")
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -5,5 +5,6 @@
 mod migration;
 pub mod person;
 pub mod photo;
+pub mod roster_generation;
 
 pub use migration::Migrator;

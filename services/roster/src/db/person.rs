@@ -14,6 +14,14 @@ pub struct Model {
     pub first_name: String,
     pub last_name: String,
     pub school: String,
+    pub state_id: Option<String>,
+    pub staff_id: Option<String>,
+    /// The first name a person goes by, when it is not their legal one (matched too).
+    pub preferred_first_name: Option<String>,
+    /// As the source writes it (`05`, `K`); compared through `matching::grade`.
+    pub grade: Option<String>,
+    pub homeroom: Option<String>,
+    pub teacher: Option<String>,
     pub current_photo_id: Option<String>,
     /// The upload rank of the current photo; a photo only becomes current if it ranks higher.
     pub current_photo_rank: Option<String>,
