@@ -208,6 +208,7 @@ impl ImageProcessor {
             source_format: processed.format.name().to_owned(),
             renditions,
             processed_by: self.instance.clone(),
+            options: event.options,
         })
     }
 }

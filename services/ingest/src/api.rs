@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, Multipart, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use pictureday_access::{Auth, Caller};
 use pictureday_contract::JobId;
+use pictureday_contract::events::{ImportMode, ImportOptions, ReplacePolicy};
 use pictureday_platform::http::ApiError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::Ingest;
@@ -41,6 +43,40 @@ struct Accepted {
     log_url: String,
     files: usize,
     warnings: Vec<String>,
+    mode: ImportMode,
+    replace: ReplacePolicy,
+}
+
+/// `?mode=preview&replace=missing_only`, as text: unknown values are refused by name below.
+#[derive(Deserialize)]
+struct ImportQuery {
+    mode: Option<String>,
+    replace: Option<String>,
+}
+
+impl ImportQuery {
+    fn options(&self) -> Result<ImportOptions, ApiError> {
+        let mode = match self.mode.as_deref() {
+            None | Some("apply") => ImportMode::Apply,
+            Some("preview") => ImportMode::Preview,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "mode={other}: use apply (the default) or preview"
+                )));
+            }
+        };
+        let replace = match self.replace.as_deref() {
+            None | Some("always") => ReplacePolicy::Always,
+            Some("missing_only") => ReplacePolicy::MissingOnly,
+            Some("existing_only") => ReplacePolicy::ExistingOnly,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "replace={other}: use always (the default), missing_only or existing_only"
+                )));
+            }
+        };
+        Ok(ImportOptions { mode, replace })
+    }
 }
 
 async fn create_import(
@@ -48,12 +84,15 @@ async fn create_import(
     caller: Caller,
     headers: HeaderMap,
     Path(raw): Path<String>,
+    query: Result<Query<ImportQuery>, QueryRejection>,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let options = query.options()?;
     // The upload's trace: every event of every file in it continues this span.
     let span = tracing::info_span!("ingest.upload", district = %raw);
     pictureday_platform::telemetry::follow_http(&span, &headers);
-    accept(&state, caller, raw, multipart)
+    accept(&state, caller, raw, options, multipart)
         .instrument(span)
         .await
 }
@@ -62,6 +101,7 @@ async fn accept(
     state: &Ingest,
     caller: Caller,
     raw: String,
+    options: ImportOptions,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let district = state.auth.district(&caller, &raw).await?;
@@ -89,6 +129,8 @@ async fn accept(
         district: district.clone(),
         created_at: Utc::now(),
         has_mapping: received.has_mapping,
+        index: received.index,
+        options,
         files: received.files,
         warnings: received.warnings,
     };
@@ -101,6 +143,8 @@ async fn accept(
         log_url: format!("/v1/districts/{district}/jobs/{job_id}/log"),
         files: new.files.len(),
         warnings: new.warnings.clone(),
+        mode: new.options.mode,
+        replace: new.options.replace,
         job_id,
     };
     // The job is durable; its events go out in the background (and again from the outbox if

@@ -1,12 +1,15 @@
 //! Lists the photos in an uploaded zip without extracting it: each entry becomes a reference
 //! (offset, sizes, method, CRC) that the image-processor reads by range. Folders, `__MACOSX/` and
-//! dot-files are skipped; a CSV inside is the upload's mapping.
+//! dot-files are skipped; a CSV (or a Lifetouch `idlink.txt`) inside is the upload's mapping, and
+//! a photographer's `INDEX.TXT` / `MASTER.TXT` its index. Other text files are not photos.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use zip::CompressionMethod;
+
+use crate::pspa::IndexKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveEntry {
@@ -24,6 +27,10 @@ pub struct ArchiveListing {
     pub entries: Vec<ArchiveEntry>,
     /// The mapping CSV found inside, with its name.
     pub mapping: Option<(String, Vec<u8>)>,
+    /// Photographers' index files (`INDEX.TXT`, `MASTER.TXT`), with their paths.
+    pub indexes: Vec<(String, Vec<u8>)>,
+    /// Other text files, which are not photos and were left out.
+    pub text_files: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +45,7 @@ pub enum ArchiveError {
     },
     #[error("{name} has more than {limit} entries")]
     TooManyEntries { name: String, limit: usize },
-    #[error("the mapping {csv} in {name} is larger than {limit} bytes")]
+    #[error("the mapping or index {csv} in {name} is larger than {limit} bytes")]
     MappingTooLarge {
         name: String,
         csv: String,
@@ -95,8 +102,11 @@ pub fn list(path: &Path, name: &str) -> Result<ArchiveListing, ArchiveError> {
         if entry.is_dir() || is_skipped(&entry_name) {
             continue;
         }
-        if entry_name.to_ascii_lowercase().ends_with(".csv") {
-            if let Some((first, _)) = &listing.mapping {
+        let index_kind = crate::pspa::index_kind(&entry_name);
+        let is_mapping = entry_name.to_ascii_lowercase().ends_with(".csv")
+            || index_kind == Some(IndexKind::IdLink);
+        if is_mapping || index_kind.is_some() {
+            if is_mapping && let Some((first, _)) = &listing.mapping {
                 return Err(ArchiveError::TwoMappings {
                     name: name.to_owned(),
                     first: first.clone(),
@@ -117,7 +127,15 @@ pub fn list(path: &Path, name: &str) -> Result<ArchiveListing, ArchiveError> {
                 .take(MAX_MAPPING_BYTES)
                 .read_to_end(&mut content)
                 .map_err(|e| unreadable(format!("reading {entry_name}: {e}")))?;
-            listing.mapping = Some((entry_name, content));
+            if is_mapping {
+                listing.mapping = Some((entry_name, content));
+            } else {
+                listing.indexes.push((entry_name, content));
+            }
+            continue;
+        }
+        if crate::pspa::is_text_file(&entry_name) {
+            listing.text_files.push(entry_name);
             continue;
         }
         let data_offset = entry

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pictureday_contract::events::{
-    FileRef, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION, Source,
+    FileRef, ImportOptions, IndexEntry, JobCreated, MappedKey, PhotoIngested, SCHEMA_VERSION,
+    Source,
 };
 use pictureday_contract::subjects::Kind;
 use pictureday_contract::{DistrictId, JobId};
@@ -27,6 +28,22 @@ pub struct NewFile {
     pub name: String,
     pub source: Source,
     pub mapped_key: Option<MappedKey>,
+    /// The photographer's index row naming this file.
+    pub index_entry: Option<IndexEntry>,
+    /// Why the upload itself rules out matching this file.
+    pub unmatchable: Option<String>,
+}
+
+impl NewFile {
+    pub fn new(name: String, source: Source) -> Self {
+        NewFile {
+            name,
+            source,
+            mapped_key: None,
+            index_entry: None,
+            unmatchable: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +52,9 @@ pub struct NewJob {
     pub district: DistrictId,
     pub created_at: DateTime<Utc>,
     pub has_mapping: bool,
+    /// The photographer's index the files were matched by (`MASTER.TXT`), if any.
+    pub index: Option<String>,
+    pub options: ImportOptions,
     pub files: Vec<NewFile>,
     pub warnings: Vec<String>,
 }
@@ -50,6 +70,9 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
         has_mapping: Set(new.has_mapping),
         warnings: Set(serde_json::to_string(&new.warnings)?),
         created_at: Set(new.created_at),
+        mode: Set(new.options.mode),
+        replace: Set(new.options.replace),
+        index_name: Set(new.index.clone()),
         published_at: Set(None),
     }
     .insert(&txn)
@@ -68,6 +91,12 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
                 .as_ref()
                 .map(|k| i32::try_from(k.row))
                 .transpose()?),
+            index_entry: Set(file
+                .index_entry
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?),
+            unmatchable: Set(file.unmatchable.clone()),
         });
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -89,6 +118,7 @@ impl NewJob {
             files: u32::try_from(self.files.len())?,
             created_at: self.created_at,
             warnings: self.warnings.clone(),
+            options: self.options,
         })
     }
 
@@ -125,6 +155,10 @@ impl NewJob {
                 source: file.source.clone(),
                 has_mapping: self.has_mapping,
                 mapped_key: file.mapped_key.clone(),
+                index: self.index.clone(),
+                index_entry: file.index_entry.clone(),
+                unmatchable: file.unmatchable.clone(),
+                options: self.options,
                 file: file_ref,
             },
         )?))
@@ -172,6 +206,12 @@ pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Re
                 name: f.file_name,
                 source: serde_json::from_str(&f.source)?,
                 mapped_key,
+                index_entry: f
+                    .index_entry
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()?,
+                unmatchable: f.unmatchable,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -181,6 +221,11 @@ pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Re
         id: row.id.into(),
         created_at: row.created_at,
         has_mapping: row.has_mapping,
+        index: row.index_name,
+        options: ImportOptions {
+            mode: row.mode,
+            replace: row.replace,
+        },
         files,
     })
 }

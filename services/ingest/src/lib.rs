@@ -7,6 +7,7 @@ pub mod archive;
 pub mod db;
 mod jobs;
 pub mod mapping;
+pub mod pspa;
 mod requests;
 mod upload;
 

@@ -1,13 +1,13 @@
 //! Receives a multipart upload part by part, streaming every file and archive to disk and then to
 //! storage, so memory stays flat however large the upload is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
 use pictureday_contract::DistrictId;
-use pictureday_contract::events::Source;
+use pictureday_contract::events::{MappedKey, Source};
 use pictureday_contract::keys;
 use pictureday_platform::http::ApiError;
 use pictureday_platform::storage::Storage;
@@ -15,15 +15,22 @@ use tokio::io::AsyncWriteExt;
 
 use crate::archive::{self, MAX_MAPPING_BYTES};
 use crate::jobs::NewFile;
-use crate::mapping::{self, base_name};
+use crate::mapping::{self, Mapping, base_name};
+use crate::pspa::{self, Assigned};
 
 /// What one upload brought, stored and ready to record as a job.
 #[derive(Debug, Default)]
 pub struct Received {
     pub files: Vec<NewFile>,
     pub has_mapping: bool,
+    /// The photographer's index the files are matched by, if the upload had one.
+    pub index: Option<String>,
     pub warnings: Vec<String>,
 }
+
+/// Warnings of one kind named one by one at most; the rest are counted in one line, so a job's
+/// warnings never grow with its input.
+const NAMED_WARNINGS: usize = 20;
 
 /// Where the upload is going.
 pub struct Destination<'a> {
@@ -77,6 +84,8 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
     let mut files: Vec<(String, Source)> = Vec::new();
     let mut form_mapping: Option<(String, Vec<u8>)> = None;
     let mut archive_mappings: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut indexes: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut text_files: Vec<String> = Vec::new();
     let mut objects = 0u32;
     let mut archives = 0usize;
     let mut part = 0usize;
@@ -126,6 +135,8 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                 if let Some(found) = listing.mapping {
                     archive_mappings.push(found);
                 }
+                indexes.extend(listing.indexes);
+                text_files.extend(listing.text_files);
                 files.extend(listing.entries.into_iter().map(|e| {
                     (
                         e.name,
@@ -156,6 +167,13 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
     }
 
     let mut warnings = Vec::new();
+    if !text_files.is_empty() {
+        warnings.push(format!(
+            "{} text file(s) are not photos and were left out: {}",
+            text_files.len(),
+            names_list(&text_files)
+        ));
+    }
     let chosen = match (form_mapping, archive_mappings.len()) {
         (Some(form), found) => {
             for (name, _) in archive_mappings.iter().take(found) {
@@ -179,36 +197,139 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             });
         }
     };
-    let parsed = chosen
-        .as_ref()
-        .map(|(name, data)| mapping::parse(name, data));
-    if let (Some((name, _)), Some(parsed)) = (&chosen, &parsed) {
-        warnings.extend(parsed.warnings.iter().cloned());
-        let present: HashSet<&str> = files
-            .iter()
-            .flat_map(|(n, _)| [n.as_str(), base_name(n)])
-            .collect();
-        let mut missing: Vec<(&String, u32)> = parsed
-            .by_file
-            .iter()
-            .filter(|(file, _)| !present.contains(file.as_str()))
-            .map(|(file, key)| (file, key.row))
-            .collect();
-        missing.sort_by_key(|(_, row)| *row);
-        warnings.extend(missing.into_iter().map(|(file, row)| {
-            format!("{name} row {row} names {file}, which is not in the upload")
-        }));
+    let mut new_files: Vec<NewFile> = files
+        .into_iter()
+        .map(|(name, source)| NewFile::new(name, source))
+        .collect();
+    let mut index = None;
+    if let Some((name, data)) = &chosen {
+        let parsed = mapping::parse(name, data);
+        warnings.extend(bounded(
+            parsed.warnings.clone(),
+            "mapping rows were skipped",
+        ));
+        warnings.extend(apply_mapping(name, &parsed, &mut new_files));
+        if !indexes.is_empty() {
+            let names: Vec<String> = indexes.iter().map(|(n, _)| n.clone()).collect();
+            warnings.push(format!(
+                "{} not used: the upload's mapping {name} says who is in each photo",
+                names_list(&names)
+            ));
+        }
+    } else if !indexes.is_empty() {
+        let paths: Vec<&str> = new_files.iter().map(|f| f.name.as_str()).collect();
+        let assignment = pspa::assign(&indexes, &paths);
+        for (file, assigned) in new_files.iter_mut().zip(assignment.files) {
+            match assigned {
+                Assigned::Listed(entry) => file.index_entry = Some(entry),
+                Assigned::Conflict(reason) => file.unmatchable = Some(reason),
+                Assigned::NotListed => {}
+            }
+        }
+        warnings.extend(assignment.warnings);
+        index = Some(assignment.index_name);
     }
     Ok(Received {
-        has_mapping: parsed.is_some(),
-        files: files
-            .into_iter()
-            .map(|(name, source)| NewFile {
-                mapped_key: parsed.as_ref().and_then(|m| m.key_for(&name)).cloned(),
-                name,
-                source,
-            })
-            .collect(),
+        has_mapping: chosen.is_some(),
+        index,
+        files: new_files,
         warnings,
     })
+}
+
+/// Gives each file its mapping row. A row naming only a base name that several files of the
+/// upload have (`photos/x.jpg`, `other/x.jpg`) matches none of them: which photo is that person
+/// cannot be told. Returns the job's warnings: rows that name files not in the upload are normal
+/// (one district-wide mapping reused for each batch), so they are one line with a count.
+fn apply_mapping(name: &str, parsed: &Mapping, files: &mut [NewFile]) -> Vec<String> {
+    let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, file) in files.iter().enumerate() {
+        by_base.entry(base_name(&file.name)).or_default().push(i);
+    }
+    let mut assigned: Vec<(usize, MappedKey, Option<String>)> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        if let Some(key) = parsed.by_file.get(&file.name) {
+            assigned.push((i, key.clone(), None));
+            continue;
+        }
+        let base = base_name(&file.name);
+        let Some(key) = parsed.by_file.get(base) else {
+            continue;
+        };
+        let same_base = by_base.get(base).map(Vec::as_slice).unwrap_or_default();
+        let ambiguous = (same_base.len() > 1).then(|| {
+            let paths: Vec<String> = same_base.iter().map(|&j| files[j].name.clone()).collect();
+            format!(
+                "{name} row {} names {base}, which is {}; name the file by its path in the upload",
+                key.row,
+                paths.join(" and ")
+            )
+        });
+        assigned.push((i, key.clone(), ambiguous));
+    }
+    for (i, key, ambiguous) in assigned {
+        match ambiguous {
+            Some(reason) => files[i].unmatchable = Some(reason),
+            None => files[i].mapped_key = Some(key),
+        }
+    }
+    let present: HashSet<&str> = files
+        .iter()
+        .flat_map(|f| [f.name.as_str(), base_name(&f.name)])
+        .collect();
+    let mut absent: Vec<(u32, &str)> = parsed
+        .by_file
+        .iter()
+        .filter(|(file, _)| !present.contains(file.as_str()))
+        .map(|(file, key)| (key.row, file.as_str()))
+        .collect();
+    if absent.is_empty() {
+        return Vec::new();
+    }
+    absent.sort_unstable();
+    if let [(row, file)] = absent.as_slice() {
+        return vec![format!(
+            "{name} row {row} names {file}, which is not in the upload"
+        )];
+    }
+    let shown: Vec<String> = absent
+        .iter()
+        .take(5)
+        .map(|(row, _)| row.to_string())
+        .collect();
+    let more = if absent.len() > shown.len() {
+        ", …"
+    } else {
+        ""
+    };
+    vec![format!(
+        "{} rows of {name} name files not in this upload (rows {}{more})",
+        absent.len(),
+        shown.join(", ")
+    )]
+}
+
+/// At most `NAMED_WARNINGS` of `warnings`, then one line counting the rest.
+fn bounded(mut warnings: Vec<String>, what: &str) -> Vec<String> {
+    if warnings.len() > NAMED_WARNINGS {
+        let more = warnings.len() - NAMED_WARNINGS;
+        warnings.truncate(NAMED_WARNINGS);
+        warnings.push(format!("and {more} more {what}"));
+    }
+    warnings
+}
+
+/// `a, b, c and 12 more`.
+fn names_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
 }

@@ -13,6 +13,11 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub warnings: String,
     pub created_at: DateTimeUtc,
+    pub mode: pictureday_contract::events::ImportMode,
+    #[sea_orm(column_name = "replace_policy")]
+    pub replace: pictureday_contract::events::ReplacePolicy,
+    /// The photographer's index (`MASTER.TXT`) the upload was matched by, if any.
+    pub index_name: Option<String>,
     /// Set once every event of the job is published; unset jobs are published again at start.
     pub published_at: Option<DateTimeUtc>,
 }

@@ -14,6 +14,12 @@ pub struct Model {
     pub source: String,
     pub mapped_key: Option<String>,
     pub mapped_row: Option<i32>,
+    /// JSON of `events::IndexEntry`: the index row naming this file.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub index_entry: Option<String>,
+    /// Why the upload itself rules out matching this file.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub unmatchable: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

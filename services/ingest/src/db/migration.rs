@@ -14,7 +14,7 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(ImportOptionsAndIndexes)]
     }
 }
 
@@ -66,6 +66,59 @@ impl MigrationTrait for Initial {
         for table in ["job_files", "jobs"] {
             manager
                 .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Import options (preview, replace policy) on jobs; a photographer's index row, or the reason
+/// the upload already gives for not matching, on files.
+struct ImportOptionsAndIndexes;
+
+impl MigrationName for ImportOptionsAndIndexes {
+    fn name(&self) -> &str {
+        "m20261201_000002_import_options_and_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ImportOptionsAndIndexes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        let columns = [
+            ("jobs", string("mode").default("apply").to_owned()),
+            (
+                "jobs",
+                string("replace_policy").default("always").to_owned(),
+            ),
+            ("jobs", string_null("index_name")),
+            ("job_files", text_null("index_entry")),
+            ("job_files", text_null("unmatchable")),
+        ];
+        for (table, mut column) in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column_if_not_exists(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (table, column) in [
+            ("job_files", "unmatchable"),
+            ("job_files", "index_entry"),
+            ("jobs", "index_name"),
+            ("jobs", "replace_policy"),
+            ("jobs", "mode"),
+        ] {
+            manager
+                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
                 .await?;
         }
         Ok(())
