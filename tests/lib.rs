@@ -166,6 +166,7 @@ fn settings(
         nats_replicas: None,
         job_deadline_secs: layout.job_deadline_secs,
         stall_after_secs: layout.stall_after_secs,
+        preview_ttl_secs: layout.preview_ttl_secs,
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
@@ -213,6 +214,8 @@ pub struct AppLayout {
     pub job_deadline_secs: Option<u64>,
     /// `PICTUREDAY_STALL_AFTER_SECS`, when a test needs lost files replayed sooner.
     pub stall_after_secs: Option<u64>,
+    /// `PICTUREDAY_PREVIEW_TTL_SECS`, when a test needs previews to expire sooner than 72 hours.
+    pub preview_ttl_secs: Option<u64>,
     /// Replicas of roster and reporting beyond the first, each with connections of its own (as
     /// its own process would have), sharing their consumers with the first.
     pub extra_replicas: usize,
@@ -623,7 +626,8 @@ impl TestClient {
             .context("no job_id in the import's answer")
     }
 
-    /// Waits until the job reaches a final state; returns its body.
+    /// Waits until the job reaches a final state (a preview's `previewed` is one until it is
+    /// applied); returns its body.
     pub async fn wait_for_job(
         &self,
         token: &str,
@@ -656,7 +660,7 @@ impl TestClient {
             anyhow::ensure!(status.is_success(), "GET {path}: {status}: {job}");
             if matches!(
                 job["state"].as_str(),
-                Some("finished" | "finished_with_errors" | "failed")
+                Some("finished" | "finished_with_errors" | "failed" | "previewed")
             ) {
                 return Ok(job);
             }

@@ -199,7 +199,7 @@ cat <<MSG
 Pictureday is running as separate processes ($processors image-processors), data in $dir.
   API          http://127.0.0.1:$base   (the gateway, in front of:)
     ingest     http://127.0.0.1:$((base + 1))   (imports)
-    roster     http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports)
+    roster     http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports, applying previews)
     reporting  http://127.0.0.1:$((base + 3))   (jobs and their logs)
   NATS         nats://127.0.0.1:$nats_port (monitoring http://127.0.0.1:$((nats_port + 4000)))
   PostgreSQL   postgres://postgres@127.0.0.1:$pg_port/pictureday

@@ -206,5 +206,6 @@ fn applied(district: &DistrictId, job_id: &str, seq: u32) -> Event {
         photo_id: format!("photo-{job_id}-{seq}").into(),
         outcome: ApplyOutcome::Applied,
         previous_photo_id: None,
+        note: None,
     })
 }

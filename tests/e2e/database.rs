@@ -60,9 +60,9 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     let conn = &connections[0];
     for (table, migrations) in [
         ("seaql_migrations_access", 1),
-        ("seaql_migrations_ingest", 1),
-        ("seaql_migrations_roster", 1),
-        ("seaql_migrations_reporting", 2),
+        ("seaql_migrations_ingest", 2),
+        ("seaql_migrations_roster", 2),
+        ("seaql_migrations_reporting", 3),
     ] {
         let row = conn
             .query_one_raw(sea_orm::Statement::from_string(
@@ -100,6 +100,10 @@ fn job(id: &str) -> job_status::ActiveModel {
         parked: Set(0),
         replayed: Set(0),
         failure: Set(None),
+        skipped: Set(0),
+        previewed: Set(0),
+        mode: Set(Default::default()),
+        replace: Set(Default::default()),
     }
 }
 

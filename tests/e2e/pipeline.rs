@@ -195,7 +195,7 @@ async fn a_picture_day_from_upload_to_report(backend: Backend) -> anyhow::Result
         (log[7].1.as_str(), log[7].2.as_str()),
         (
             "unmatched",
-            "no person with student number, SIS id or email 9999"
+            "no person has 9999 as student number, SIS id, state id, staff id or email (case and leading zeros ignored)"
         )
     );
 

@@ -1,7 +1,8 @@
 //! One address for a distributed deployment: the public API is served by three services
-//! (imports by ingest, jobs by reporting, the rest by roster), and the gateway sends each
-//! request to the one that serves it. Bodies stream both ways, so a gigabyte upload or a photo
-//! download holds no more than a buffer in memory here. Authorisation stays with the services.
+//! (imports by ingest, jobs by reporting except applying a preview, the rest by roster), and the
+//! gateway sends each request to the one that serves it. Bodies stream both ways, so a gigabyte
+//! upload or a photo download holds no more than a buffer in memory here. Authorisation stays
+//! with the services.
 
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ impl Service {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
             ["v1", "districts", _, "imports", ..] => Service::Ingest,
+            // Applying a preview places photos on people: roster's work, under a job's path.
+            ["v1", "districts", _, "jobs", _, "apply"] => Service::Roster,
             ["v1", "districts", _, "jobs", ..] => Service::Reporting,
             _ => Service::Roster,
         }
@@ -226,6 +229,12 @@ mod tests {
             ("/v1/districts/springfield/imports", Service::Ingest),
             ("/v1/districts/springfield/jobs", Service::Reporting),
             ("/v1/districts/springfield/jobs/j1/log", Service::Reporting),
+            ("/v1/districts/springfield/jobs/j1/apply", Service::Roster),
+            ("/v1/districts/springfield/jobs/apply", Service::Reporting),
+            (
+                "/v1/districts/springfield/jobs/j1/apply/x",
+                Service::Reporting,
+            ),
             ("/v1/districts", Service::Roster),
             ("/v1/districts/springfield/tokens", Service::Roster),
             ("/v1/districts/springfield/people/p1/photo", Service::Roster),

@@ -39,7 +39,7 @@ struct GatewayArgs {
     #[arg(long, env = "PICTUREDAY_INGEST_URL")]
     ingest_url: String,
 
-    /// The roster service (districts, tokens, people, photos, reports).
+    /// The roster service (districts, tokens, people, photos, reports, applying previews).
     #[arg(long, env = "PICTUREDAY_ROSTER_URL")]
     roster_url: String,
 

@@ -10,10 +10,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use pictureday_access::{Auth, Caller};
 use pictureday_contract::DistrictId;
-use pictureday_contract::events::{
-    JobCounts, JobQuery, JobQueryResponse, JobState, SCHEMA_VERSION,
-};
-use pictureday_contract::subjects::INGEST_JOB_SUBJECT;
+use pictureday_contract::events::{ImportOptions, JobCounts, JobState};
 use pictureday_platform::csv_out::CsvBuilder;
 use pictureday_platform::http::{ApiError, Page, Paged};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -21,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Reporting;
 use crate::db::{dead_letter, file_outcome, job_status};
+use crate::job_lookup::{self, FindError};
 use crate::projection;
 
 #[derive(Clone)]
@@ -53,6 +51,8 @@ pub struct JobBody {
     district: String,
     state: JobState,
     counts: JobCounts,
+    /// What the import asked for: `mode` (`apply`, `preview`) and `replace`.
+    options: ImportOptions,
     warnings: Vec<String>,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
@@ -83,6 +83,7 @@ fn job_body(state: &ReportingState, row: &job_status::Model) -> Result<JobBody, 
         district: row.district_id.clone(),
         state: status.state,
         counts: status.counts,
+        options: status.options,
         warnings: serde_json::from_str(&row.warnings).unwrap_or_default(),
         created_at: status.created_at,
         started_at: status.started_at,
@@ -116,71 +117,20 @@ async fn list_jobs(
     Ok(Json(Paged { items, next_after }))
 }
 
-/// How long a job's status waits for ingest to say what it knows of a job not yet projected.
-const INGEST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The job's projection; a job accepted a moment ago that reporting has not seen yet is shown as
-/// queued from what ingest says of it, so a status URL works as soon as it is handed out.
+/// The job's projection (see `job_lookup`), or the error the API answers.
 async fn find_job(
     state: &ReportingState,
     district: &DistrictId,
     job_id: &str,
 ) -> Result<job_status::Model, ApiError> {
-    let projected = job_status::Entity::find_by_id(job_id.to_owned())
-        .filter(job_status::Column::DistrictId.eq(district.as_str()))
-        .one(&state.reporting.db)
-        .await?;
-    if let Some(row) = &projected
-        && row.created_seen
-    {
-        return Ok(row.clone());
+    match job_lookup::find_job(&state.reporting, district, job_id).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(ApiError::NotFound(format!(
+            "no job {job_id:?} in district {district}"
+        ))),
+        Err(FindError::Database(error)) => Err(error.into()),
+        Err(error @ FindError::IngestUnavailable) => Err(ApiError::Unavailable(error.to_string())),
     }
-    let not_found = || ApiError::NotFound(format!("no job {job_id:?} in district {district}"));
-    let created = match ask_ingest(state, district, job_id).await {
-        Ok(Some(created)) => created,
-        Ok(None) => return projected.ok_or_else(not_found),
-        Err(error) => {
-            return projected.ok_or_else(|| {
-                tracing::warn!(error = format!("{error:#}"), "asking ingest about a job");
-                ApiError::Unavailable(
-                    "the job is not known here yet and ingest did not answer; try again shortly"
-                        .into(),
-                )
-            });
-        }
-    };
-    let mut row =
-        projected.unwrap_or_else(|| projection::new_job(district, job_id, created.created_at));
-    row.created_seen = true;
-    row.files = i32::try_from(created.files).unwrap_or(i32::MAX);
-    row.created_at = created.created_at;
-    row.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
-    row.state = projection::derive_state(&row);
-    Ok(row)
-}
-
-async fn ask_ingest(
-    state: &ReportingState,
-    district: &DistrictId,
-    job_id: &str,
-) -> anyhow::Result<Option<pictureday_contract::events::JobCreated>> {
-    let query = serde_json::to_vec(&JobQuery {
-        v: SCHEMA_VERSION,
-        district: district.clone(),
-        job_id: job_id.into(),
-    })?;
-    let reply = tokio::time::timeout(
-        INGEST_PATIENCE,
-        state
-            .reporting
-            .bus
-            .nats
-            .request(INGEST_JOB_SUBJECT, query.into()),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("ingest did not answer within {INGEST_PATIENCE:?}"))??;
-    let response: JobQueryResponse = serde_json::from_slice(&reply.payload)?;
-    Ok(response.job)
 }
 
 async fn get_job(

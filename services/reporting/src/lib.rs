@@ -2,13 +2,16 @@
 //! state), publishes `job.status` events, serves jobs and their logs, and sees to it that every
 //! file ends in an outcome: it keeps set-aside events on their jobs (`dead_letters`), has files
 //! whose events were lost published again and fails jobs past their deadline (`reconcile`), and
-//! says on open jobs what the pipeline waits for (`waiting`).
+//! says on open jobs what the pipeline waits for (`waiting`). It answers roster's question of how
+//! a job stands (`requests`) before a preview is applied.
 
 mod api;
 pub mod db;
 mod dead_letters;
+mod job_lookup;
 pub mod projection;
 mod reconcile;
+mod requests;
 mod status;
 mod waiting;
 
@@ -62,6 +65,7 @@ pub async fn component(
     let (flush, flush_stop) = (reporting.statuses.clone(), shutdown.clone());
     let (listen, listen_stop) = (reporting.clone(), shutdown.clone());
     let (reconciler, reconcile_stop) = (reporting.clone(), shutdown.clone());
+    let (answerer, answer_stop) = (reporting.clone(), shutdown.clone());
     let dead_stop = shutdown.clone();
     Ok(Component::new("reporting")
         .routes(api::router(reporting, auth))
@@ -81,6 +85,9 @@ pub async fn component(
         })
         .worker("reconcile", move || {
             reconcile::run(reconciler.clone(), reconcile_stop.clone())
+        })
+        .worker("requests", move || {
+            requests::serve(answerer.clone(), answer_stop.clone())
         })
         .depends_on(Needs::Nats(bus))
         .depends_on(Needs::Database(db)))

@@ -7,9 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{
-    self, ApplyOutcome, DecodeError, FileRef, JobCounts, JobCreated, JobState, JobStatus,
-    PhotoApplied, PhotoIngested, PhotoMatched, PhotoProcessed, PhotoRejected, PhotoUnmatched,
-    SCHEMA_VERSION,
+    self, ApplyOutcome, DecodeError, FileRef, ImportMode, ImportOptions, JobCounts, JobCreated,
+    JobState, JobStatus, PhotoApplied, PhotoIngested, PhotoMatched, PhotoProcessed, PhotoRejected,
+    PhotoUnmatched, ReplacePolicy, SCHEMA_VERSION,
 };
 use pictureday_contract::subjects::Kind;
 use sea_orm::sea_query::OnConflict;
@@ -25,7 +25,8 @@ use crate::db::job_status;
 #[derive(Debug, Clone)]
 pub enum Event {
     JobCreated(JobCreated),
-    Ingested(PhotoIngested),
+    /// Boxed: version 2 made it much the largest, and reporting reads only its file.
+    Ingested(Box<PhotoIngested>),
     Matched(PhotoMatched),
     Unmatched(PhotoUnmatched),
     Processed(PhotoProcessed),
@@ -38,7 +39,7 @@ impl Event {
     pub fn decode(subject: &str, payload: &[u8]) -> Result<Self, DecodeError> {
         Ok(match Kind::of_subject(subject) {
             Some(Kind::JobCreated) => Event::JobCreated(events::decode(subject, payload)?),
-            Some(Kind::Ingested) => Event::Ingested(events::decode(subject, payload)?),
+            Some(Kind::Ingested) => Event::Ingested(Box::new(events::decode(subject, payload)?)),
             Some(Kind::Matched) => Event::Matched(events::decode(subject, payload)?),
             Some(Kind::Unmatched) => Event::Unmatched(events::decode(subject, payload)?),
             Some(Kind::Processed) => Event::Processed(events::decode(subject, payload)?),
@@ -68,8 +69,8 @@ impl Event {
     fn job(&self) -> (&DistrictId, &str) {
         match self {
             Event::JobCreated(e) => (&e.district, &e.job_id),
-            Event::Ingested(PhotoIngested { file, .. })
-            | Event::Matched(PhotoMatched { file, .. })
+            Event::Ingested(e) => (&e.file.district, &e.file.job_id),
+            Event::Matched(PhotoMatched { file, .. })
             | Event::Unmatched(PhotoUnmatched { file, .. })
             | Event::Processed(PhotoProcessed { file, .. })
             | Event::Rejected(PhotoRejected { file, .. })
@@ -98,6 +99,10 @@ pub fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_s
         parked: 0,
         replayed: 0,
         failure: None,
+        skipped: 0,
+        previewed: 0,
+        mode: ImportMode::default(),
+        replace: ReplacePolicy::default(),
     }
 }
 
@@ -153,6 +158,8 @@ pub async fn apply(txn: &DatabaseTransaction, events: &[Event]) -> Result<Vec<Jo
             job.files = i32::try_from(created.files).unwrap_or(i32::MAX);
             job.created_at = created.created_at;
             job.warnings = serde_json::to_string(&created.warnings).unwrap_or_else(|_| "[]".into());
+            job.mode = created.options.mode;
+            job.replace = created.options.replace;
             continue;
         }
         let Some(file_ref) = event.file() else {
@@ -190,7 +197,9 @@ pub async fn lock_job(txn: &DatabaseTransaction, job_id: &str) -> Result<(), DbE
 /// Brings the job's state, finish time and update time up to date after a change.
 pub fn settle_state(job: &mut job_status::Model, now: DateTime<Utc>) {
     let state = derive_state(job);
-    if state.is_terminal() && job.finished_at.is_none() {
+    // An applied preview finishes again: when it was applied, not when it was previewed.
+    let applied_preview = job.state == JobState::Previewed && state != JobState::Previewed;
+    if state.is_terminal() && (job.finished_at.is_none() || applied_preview) {
         job.finished_at = Some(now);
     }
     job.state = state;
@@ -257,10 +266,7 @@ fn apply_to_file(
         Event::Processed(e) => {
             file.person_id = Some(e.person_id.to_string());
             file.photo_id = Some(e.photo_id.to_string());
-            if !file.processed {
-                file.processed = true;
-                job.processed += 1;
-            }
+            count_matched_and_processed(file, job);
         }
         Event::Rejected(e) => {
             if let Some(person) = &e.person_id {
@@ -276,34 +282,112 @@ fn apply_to_file(
         Event::Applied(e) => {
             file.person_id = Some(e.person_id.to_string());
             file.photo_id = Some(e.photo_id.to_string());
+            count_matched_and_processed(file, job);
+            let bucket = Bucket::of(e.outcome.into());
             if !file.applied {
                 file.applied = true;
-                job.applied += 1;
+                *bucket.count(job) += 1;
+            } else {
+                let was = Bucket::of(file.outcome);
+                if bucket == Bucket::Previewed && was != Bucket::Previewed {
+                    // The preview's event again, after the applied preview's final one: the
+                    // final outcome stands.
+                    return;
+                }
+                // A previewed file moves to its final outcome once; counts stay exact.
+                if was != bucket {
+                    *was.count(job) -= 1;
+                    *bucket.count(job) += 1;
+                }
             }
             file.outcome = e.outcome.into();
-            file.reason = match e.outcome {
-                ApplyOutcome::Applied => None,
-                ApplyOutcome::Replaced => Some(
-                    "replaced the person's previous photo, which is kept as an older version"
-                        .into(),
-                ),
-                ApplyOutcome::Superseded => {
-                    Some("kept as an older version: a newer upload is the person's photo".into())
-                }
-            };
+            file.reason = applied_reason(e);
         }
     }
 }
 
+/// A processed file was matched, and an applied one processed too, whichever event arrives
+/// first: events of one file on different subjects may be delivered out of order (a redelivery
+/// after a crash comes late), and the counts of a finished job must already agree.
+fn count_matched_and_processed(file: &mut file_outcome::Model, job: &mut job_status::Model) {
+    if !file.matched {
+        file.matched = true;
+        job.matched += 1;
+    }
+    if !file.processed {
+        file.processed = true;
+        job.processed += 1;
+    }
+}
+
+/// Which count a file with a `photo.applied` outcome is in: each such file is in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// Applied, replaced or superseded: stored and placed.
+    Applied,
+    Skipped,
+    Previewed,
+}
+
+impl Bucket {
+    fn of(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Skipped => Bucket::Skipped,
+            Outcome::Previewed => Bucket::Previewed,
+            // A file whose applied outcome a later rejection overwrote is still counted applied.
+            Outcome::Pending
+            | Outcome::Applied
+            | Outcome::Replaced
+            | Outcome::Superseded
+            | Outcome::Unmatched
+            | Outcome::Rejected => Bucket::Applied,
+        }
+    }
+
+    fn count(self, job: &mut job_status::Model) -> &mut i32 {
+        match self {
+            Bucket::Applied => &mut job.applied,
+            Bucket::Skipped => &mut job.skipped,
+            Bucket::Previewed => &mut job.previewed,
+        }
+    }
+}
+
+/// The log row's reason: roster's note where it says why (skipped) or what would happen
+/// (previewed).
+fn applied_reason(e: &PhotoApplied) -> Option<String> {
+    match e.outcome {
+        ApplyOutcome::Applied => None,
+        ApplyOutcome::Replaced => {
+            Some("replaced the person's previous photo, which is kept as an older version".into())
+        }
+        ApplyOutcome::Superseded => {
+            Some("kept as an older version: a newer upload is the person's photo".into())
+        }
+        ApplyOutcome::Skipped => Some(e.note.clone().unwrap_or_else(|| {
+            "skipped: the import's replace policy leaves the person's photo as it is".into()
+        })),
+        ApplyOutcome::Previewed => Some(
+            e.note
+                .clone()
+                .unwrap_or_else(|| "previewed: applying the job applies it".into()),
+        ),
+    }
+}
+
 /// A job is finished when every file has a final outcome: applied (or replaced or superseded),
-/// unmatched or rejected. A failed job stays failed.
+/// skipped, unmatched or rejected. A preview whose every file has an outcome, some of them
+/// previewed, is `previewed` until it is applied (a preview with nothing to apply is finished
+/// with errors). A failed job stays failed.
 pub fn derive_state(job: &job_status::Model) -> JobState {
     if job.failure.is_some() {
         return JobState::Failed;
     }
-    let settled = job.applied + job.unmatched + job.rejected;
+    let settled = job.applied + job.skipped + job.previewed + job.unmatched + job.rejected;
     if job.created_seen && settled >= job.files {
-        if job.unmatched + job.rejected > 0 {
+        if job.previewed > 0 {
+            JobState::Previewed
+        } else if job.unmatched + job.rejected > 0 {
             JobState::FinishedWithErrors
         } else {
             JobState::Finished
@@ -333,6 +417,8 @@ pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
             processed: count(job.processed),
             rejected: count(job.rejected),
             applied: count(job.applied),
+            skipped: count(job.skipped),
+            previewed: count(job.previewed),
             parked: count(job.parked),
             replayed: count(job.replayed),
         },
@@ -341,6 +427,10 @@ pub fn status_of(job: &job_status::Model) -> Option<JobStatus> {
         finished_at: job.finished_at,
         waiting: None,
         failure: job.failure.clone(),
+        options: ImportOptions {
+            mode: job.mode,
+            replace: job.replace,
+        },
     })
 }
 
@@ -381,6 +471,10 @@ pub async fn store_jobs<'a>(
                         job_status::Column::Parked,
                         job_status::Column::Replayed,
                         job_status::Column::Failure,
+                        job_status::Column::Skipped,
+                        job_status::Column::Previewed,
+                        job_status::Column::Mode,
+                        job_status::Column::Replace,
                     ])
                     .to_owned(),
             )
@@ -424,3 +518,7 @@ pub async fn store_files<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "projection_tests.rs"]
+mod tests;

@@ -30,7 +30,7 @@ fn outgoing(status: &JobStatus) -> Option<Outgoing> {
     let c = &status.counts;
     // The same status published twice (a redelivered batch) is deduplicated by JetStream.
     let msg_id = format!(
-        "status:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}",
+        "status:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}:{}",
         status.job_id,
         status.state.as_str(),
         c.files,
@@ -39,6 +39,8 @@ fn outgoing(status: &JobStatus) -> Option<Outgoing> {
         c.processed,
         c.rejected,
         c.applied,
+        c.skipped,
+        c.previewed,
         c.parked,
         c.replayed,
         u8::from(status.waiting.is_some()),

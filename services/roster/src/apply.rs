@@ -1,9 +1,13 @@
 //! Applies processed photos to people: the newest upload becomes a person's photo, older ones are
-//! kept as versions. Idempotent on the photo id, so redelivery republishes the same outcome.
+//! kept as versions, and the import's replace policy may leave a person's photo as it is
+//! (`skipped`). A preview's photos are stored, not applied (`previewed`, with a note saying what
+//! applying would do; `preview` applies them later). Idempotent on the photo id, so redelivery
+//! republishes the same outcome and note.
 
 use chrono::Utc;
 use pictureday_contract::events::{
-    self, ApplyOutcome, DecodeError, Dependency, PhotoApplied, PhotoProcessed, SCHEMA_VERSION,
+    self, DecodeError, Dependency, FileRef, ImportMode, PhotoApplied, PhotoProcessed,
+    SCHEMA_VERSION,
 };
 use pictureday_contract::ids::upload_rank;
 use pictureday_contract::subjects::{Kind, consumers};
@@ -11,14 +15,14 @@ use pictureday_platform::bus::{Bus, Outgoing};
 use pictureday_platform::db::begin_write;
 use pictureday_platform::stage::{Failure, Handled, Incoming, Stage};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter,
 };
 use tracing::Instrument;
 
 use crate::db::{person, photo};
+use crate::placement::{self, Candidate};
 
 pub const MAX_BATCH: usize = 256;
 
@@ -64,7 +68,8 @@ impl Stage for Apply {
 impl Apply {
     async fn apply_batch(&self, batch: &[Incoming<PhotoProcessed>]) -> Result<Vec<Handled>, DbErr> {
         let txn = begin_write(&self.db).await?;
-        lock_people(&txn, batch).await?;
+        let people = batch.iter().map(|i| i.event.person_id.as_str()).collect();
+        placement::lock_people(&txn, people).await?;
         let mut results = Vec::with_capacity(batch.len());
         for incoming in batch {
             let applied = apply_one(&txn, &incoming.event)
@@ -80,51 +85,27 @@ impl Apply {
     }
 }
 
-/// On PostgreSQL, `SELECT … FOR UPDATE` of the batch's people, in id order. SQLite's write
-/// transaction already excludes every other writer.
-async fn lock_people(
-    txn: &DatabaseTransaction,
-    batch: &[Incoming<PhotoProcessed>],
-) -> Result<(), DbErr> {
-    if txn.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    let mut ids: Vec<&str> = batch.iter().map(|i| i.event.person_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    person::Entity::find()
-        .select_only()
-        .column(person::Column::Id)
-        .filter(person::Column::Id.is_in(ids))
-        .order_by_asc(person::Column::Id)
-        .lock_exclusive()
-        .into_tuple::<String>()
-        .all(txn)
-        .await?;
-    Ok(())
-}
-
-/// Applies one photo inside the batch's transaction: `Ok(Err(reason))` when it can never be
-/// applied.
+/// Applies one photo inside the batch's transaction (or, for a preview, records what applying
+/// it would do): `Ok(Err(reason))` when it can never be applied.
 async fn apply_one(
     txn: &DatabaseTransaction,
     event: &PhotoProcessed,
 ) -> Result<Result<Outgoing, String>, DbErr> {
     let file = &event.file;
+    let policy = event.options.replace;
     if let Some(existing) = photo::Entity::find_by_id(event.photo_id.clone())
         .one(txn)
         .await?
     {
-        return Ok(applied_event(event, &existing));
+        let note = placement::note_of(txn, &existing, policy).await?;
+        return Ok(applied_event(file, &existing, note, file.msg_id("applied")));
     }
     let person = person::Entity::find_by_id(event.person_id.clone())
         .filter(person::Column::DistrictId.eq(file.district.as_str()))
         .one(txn)
         .await?;
     let Some(person) = person else {
-        return Ok(Err(
-            "the person it matched is no longer on the roster".into()
-        ));
+        return Ok(Err(placement::PERSON_GONE.into()));
     };
     let Ok(seq) = i32::try_from(file.seq) else {
         return Ok(Err(format!("file number {} is out of range", file.seq)));
@@ -133,11 +114,14 @@ async fn apply_one(
         return Ok(Err("its renditions could not be recorded".into()));
     };
     let rank = upload_rank(&file.job_id, file.seq);
-    let became_current = set_current_if_newer(txn, &person.id, &event.photo_id, &rank).await?;
-    let (outcome, previous) = match (became_current, &person.current_photo_id) {
-        (true, None) => (ApplyOutcome::Applied, None),
-        (true, Some(previous)) => (ApplyOutcome::Replaced, Some(previous.clone())),
-        (false, current) => (ApplyOutcome::Superseded, current.clone()),
+    let candidate = Candidate {
+        photo_id: event.photo_id.as_str(),
+        job_id: file.job_id.as_str(),
+        upload_rank: &rank,
+    };
+    let placed = match event.options.mode {
+        ImportMode::Apply => placement::apply(txn, &person, &candidate, policy).await?,
+        ImportMode::Preview => placement::preview(txn, &person, &candidate, policy).await?,
     };
     let model = photo::ActiveModel {
         id: Set(event.photo_id.to_string()),
@@ -146,55 +130,41 @@ async fn apply_one(
         job_id: Set(file.job_id.to_string()),
         seq: Set(seq),
         file_name: Set(file.file_name.clone()),
-        upload_rank: Set(rank),
+        upload_rank: Set(rank.clone()),
         renditions: Set(renditions),
-        outcome: Set(outcome),
-        previous_photo_id: Set(previous),
+        outcome: Set(placed.outcome),
+        previous_photo_id: Set(placed.previous_photo_id),
         created_at: Set(Utc::now()),
     }
     .insert(txn)
     .await?;
-    Ok(applied_event(event, &model))
-}
-
-/// Makes the photo current unless the person already has a newer one; one conditional UPDATE, so
-/// concurrent appliers cannot both win.
-async fn set_current_if_newer(
-    txn: &DatabaseTransaction,
-    person_id: &str,
-    photo_id: &str,
-    rank: &str,
-) -> Result<bool, DbErr> {
-    let result = person::Entity::update_many()
-        .col_expr(person::Column::CurrentPhotoId, Expr::value(photo_id))
-        .col_expr(person::Column::CurrentPhotoRank, Expr::value(rank))
-        .col_expr(person::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(person::Column::Id.eq(person_id))
-        .filter(
-            Condition::any()
-                .add(person::Column::CurrentPhotoRank.is_null())
-                .add(person::Column::CurrentPhotoRank.lt(rank)),
-        )
-        .exec(txn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    Ok(applied_event(
+        file,
+        &model,
+        placed.note,
+        file.msg_id("applied"),
+    ))
 }
 
 /// `photo.applied` for a stored photo, or why it cannot be said.
-fn applied_event(event: &PhotoProcessed, stored: &photo::Model) -> Result<Outgoing, String> {
-    let outcome = stored.outcome;
-    let file = &event.file;
+pub(crate) fn applied_event(
+    file: &FileRef,
+    stored: &photo::Model,
+    note: Option<String>,
+    msg_id: String,
+) -> Result<Outgoing, String> {
     let applied = PhotoApplied {
         v: SCHEMA_VERSION,
         file: file.clone(),
         person_id: stored.person_id.as_str().into(),
         photo_id: stored.id.as_str().into(),
-        outcome,
+        outcome: stored.outcome,
         previous_photo_id: stored.previous_photo_id.as_deref().map(Into::into),
+        note,
     };
     Outgoing::new(
         Kind::Applied.subject(&file.district, &file.job_id),
-        file.msg_id("applied"),
+        msg_id,
         &applied,
     )
     .map_err(|e| format!("its outcome could not be recorded: {e}"))

@@ -1,13 +1,19 @@
 //! The roster service: owns people and their photos (`db`), creates districts and their tokens
-//! (in `pictureday-access`), answers lookups for the matcher, applies processed photos and
-//! serves photos and reports.
+//! (in `pictureday-access`), answers lookups for the matcher, applies processed photos (or
+//! records what a preview would do, and applies it on request: `preview`) and serves photos and
+//! reports.
 
 mod api;
 mod apply;
 pub mod db;
 mod import;
+mod job_status;
 mod lookup;
+pub mod matching;
 mod placeholder;
+mod placement;
+mod policy;
+mod preview;
 pub mod roster_csv;
 
 use std::sync::Arc;
@@ -28,6 +34,12 @@ pub async fn component(
     let auth = Auth::open(db.clone(), connections.settings().operator_token()?).await?;
     let storage = connections.storage().await?;
     let bus = connections.bus().await?;
+    let previews = preview::PreviewState {
+        db: db.clone(),
+        bus: bus.clone(),
+        auth: auth.clone(),
+        preview_ttl: connections.settings().preview_ttl,
+    };
     let state = api::RosterState {
         db: db.clone(),
         storage: storage.clone(),
@@ -42,6 +54,7 @@ pub async fn component(
     let (lookup_nats, lookup_db, lookup_stop) = (bus.nats.clone(), db.clone(), shutdown.clone());
     Ok(Component::new("roster")
         .routes(api::router(state))
+        .routes(preview::router(previews))
         .worker("apply", move || {
             let (apply, shutdown) = (apply.clone(), apply_stop.clone());
             async move { stage::run_batched(&*apply, &apply.bus, apply::MAX_BATCH, shutdown).await }

@@ -21,6 +21,9 @@ pub const ROSTER_LOOKUP_SUBJECT: &str = "pictureday.roster.lookup";
 pub const INGEST_REPLAY_SUBJECT: &str = "pictureday.ingest.replay";
 /// Request/reply: reporting asks ingest about a job it has not seen yet (`events::JobQuery`).
 pub const INGEST_JOB_SUBJECT: &str = "pictureday.ingest.job";
+/// Request/reply: roster asks reporting for a job's status before it applies a preview
+/// (`events::JobQuery`, answered with `events::JobStatusResponse`).
+pub const REPORTING_JOB_SUBJECT: &str = "pictureday.reporting.job";
 /// Core NATS (not stored): a stage says it waits on a dependency, or no longer does
 /// (`events::StageHealth`).
 pub const STAGE_HEALTH_SUBJECT: &str = "pictureday.stage.health";

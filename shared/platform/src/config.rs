@@ -68,6 +68,12 @@ pub struct CommonArgs {
     /// events are published again (default: 3 × the ack wait, at least 180).
     #[arg(long, env = "PICTUREDAY_STALL_AFTER_SECS")]
     pub stall_after_secs: Option<u64>,
+
+    /// Seconds after a preview finished that it may still be applied (roster; default 259200:
+    /// 72 hours). Later, `POST …/jobs/{job}/apply` answers 410 and the photos must be uploaded
+    /// again: the roster may have changed a lot since the preview looked at it.
+    #[arg(long, env = "PICTUREDAY_PREVIEW_TTL_SECS")]
+    pub preview_ttl_secs: Option<u64>,
 }
 
 /// Settings after defaults are applied and values validated. What a service does not use may be
@@ -87,6 +93,8 @@ pub struct Settings {
     /// How long a file may wait for its next event, with nothing in flight, before its events
     /// are published again.
     pub stall_after: Duration,
+    /// How long after a preview finished it may still be applied.
+    pub preview_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +195,11 @@ impl Settings {
             args.stall_after_secs,
             (topology.ack_wait * 3).max(Duration::from_secs(180)),
         )?;
+        let preview_ttl = seconds(
+            "PICTUREDAY_PREVIEW_TTL_SECS",
+            args.preview_ttl_secs,
+            DEFAULT_PREVIEW_TTL,
+        )?;
         Ok(Self {
             database_url,
             nats_url,
@@ -198,6 +211,7 @@ impl Settings {
             topology,
             job_deadline,
             stall_after,
+            preview_ttl,
         })
     }
 
@@ -251,6 +265,7 @@ impl Settings {
 }
 
 const DEFAULT_JOB_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_PREVIEW_TTL: Duration = Duration::from_secs(72 * 3600);
 
 fn seconds(
     name: &'static str,
@@ -318,6 +333,7 @@ mod tests {
             nats_replicas: None,
             job_deadline_secs: None,
             stall_after_secs: None,
+            preview_ttl_secs: None,
         }
     }
 
@@ -378,6 +394,27 @@ mod tests {
         assert_eq!(
             settings.spool_dir()?,
             PathBuf::from("/var/spool/pictureday")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn previews_keep_for_72_hours_unless_told() -> anyhow::Result<()> {
+        let mut args = args();
+        assert_eq!(
+            build(&args, "/tmp/photos")?.preview_ttl,
+            Duration::from_secs(72 * 3600)
+        );
+        args.preview_ttl_secs = Some(60);
+        assert_eq!(
+            build(&args, "/tmp/photos")?.preview_ttl,
+            Duration::from_secs(60)
+        );
+        args.preview_ttl_secs = Some(0);
+        let bad = build(&args, "/tmp/photos").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_PREVIEW_TTL_SECS is invalid")),
+            "{bad:?}"
         );
         Ok(())
     }

@@ -39,6 +39,12 @@ pub enum Outcome {
     Replaced,
     #[sea_orm(string_value = "superseded")]
     Superseded,
+    /// The import's replace policy left the person's photo as it is (`reason` says why).
+    #[sea_orm(string_value = "skipped")]
+    Skipped,
+    /// A preview's file, waiting to be applied (`reason` says what applying would do).
+    #[sea_orm(string_value = "previewed")]
+    Previewed,
     #[sea_orm(string_value = "unmatched")]
     Unmatched,
     #[sea_orm(string_value = "rejected")]
@@ -52,6 +58,8 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Replaced => "replaced",
             Outcome::Superseded => "superseded",
+            Outcome::Skipped => "skipped",
+            Outcome::Previewed => "previewed",
             Outcome::Unmatched => "unmatched",
             Outcome::Rejected => "rejected",
         }
@@ -65,6 +73,8 @@ impl From<pictureday_contract::events::ApplyOutcome> for Outcome {
             ApplyOutcome::Applied => Outcome::Applied,
             ApplyOutcome::Replaced => Outcome::Replaced,
             ApplyOutcome::Superseded => Outcome::Superseded,
+            ApplyOutcome::Skipped => Outcome::Skipped,
+            ApplyOutcome::Previewed => Outcome::Previewed,
         }
     }
 }

@@ -28,6 +28,13 @@ pub struct Model {
     /// Why the job failed, when it did.
     #[sea_orm(column_type = "Text", nullable)]
     pub failure: Option<String>,
+    /// Files whose photo the import's replace policy left alone.
+    pub skipped: i32,
+    /// Files of a preview that wait to be applied.
+    pub previewed: i32,
+    /// What the import asked for (from `job.created`).
+    pub mode: pictureday_contract::events::ImportMode,
+    pub replace: pictureday_contract::events::ReplacePolicy,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

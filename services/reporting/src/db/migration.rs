@@ -14,7 +14,11 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Recovery)]
+        vec![
+            Box::new(Initial),
+            Box::new(Recovery),
+            Box::new(super::migration_previews::Previews),
+        ]
     }
 }
 

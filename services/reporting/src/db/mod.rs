@@ -5,5 +5,6 @@ pub mod dead_letter;
 pub mod file_outcome;
 pub mod job_status;
 mod migration;
+mod migration_previews;
 
 pub use migration::Migrator;
