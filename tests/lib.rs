@@ -167,6 +167,8 @@ fn settings(
         job_deadline_secs: layout.job_deadline_secs,
         stall_after_secs: layout.stall_after_secs,
         preview_ttl_secs: layout.preview_ttl_secs,
+        photos: layout.photos.clone(),
+        retention: layout.retention.clone(),
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
@@ -219,6 +221,12 @@ pub struct AppLayout {
     /// Replicas of roster and reporting beyond the first, each with connections of its own (as
     /// its own process would have), sharing their consumers with the first.
     pub extra_replicas: usize,
+    /// Upload and photo limits (`PICTUREDAY_MAX_UPLOAD_BYTES`, …), when a test needs them lower.
+    pub photos: pictureday_platform::config::PhotoArgs,
+    /// How long originals are kept (`PICTUREDAY_ORIGINALS_RETENTION_DAYS`, …).
+    pub retention: pictureday_platform::config::RetentionArgs,
+    /// The HTTP listeners' limits (`PICTUREDAY_HTTP_*`), when a test needs them small.
+    pub http_limits: Option<pictureday_platform::http_limits::HttpLimits>,
 }
 
 impl TestApp {
@@ -236,14 +244,18 @@ impl TestApp {
         };
         let nats = NatsServer::start(&dir.path().join("nats")).await?;
         let nats_url = nats.url().to_owned();
-        let connections = Arc::new(Connections::new(settings(
+        let mut main_settings = settings(
             dir.path(),
             production.as_ref(),
             &nats_url,
             "main",
             2,
             &layout,
-        )?));
+        )?;
+        if let Some(limits) = &layout.http_limits {
+            main_settings.http = limits.clone();
+        }
+        let connections = Arc::new(Connections::new(main_settings));
         let settings = connections.settings().as_ref().clone();
         let bus = connections.bus().await?;
         let shutdown = CancellationToken::new();
@@ -716,4 +728,26 @@ pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
         zip.finish()?;
     }
     Ok(out.into_inner())
+}
+
+/// Every file under `root` (a store's objects, a spool), as sorted paths relative to it; none
+/// when `root` does not exist.
+pub fn stored_files(root: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(listing) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for item in listing {
+            let path = item?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                found.push(path.strip_prefix(root)?.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }

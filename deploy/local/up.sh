@@ -82,11 +82,21 @@ PY
 }
 
 # NATS with JetStream, its store in DIR/nats; a single node syncs every write before it
-# acknowledges it (there is no replica to recover a write from).
+# acknowledges it (there is no replica to recover a write from). Clients need the token made at
+# the first start: no other local process reads the districts' events or forges them.
+nats_token_file="$dir/nats-token"
+if [ ! -f "$nats_token_file" ]; then
+  (umask 077; python3 -c 'import secrets; print(secrets.token_hex(32))' > "$nats_token_file")
+fi
+nats_token=$(cat "$nats_token_file")
+(umask 077; : > "$dir/nats.conf")
 cat > "$dir/nats.conf" <<NATS
 server_name: pictureday-local
 listen: "127.0.0.1:$nats_port"
 http_port: $((nats_port + 4000))
+authorization {
+  token: "$nats_token"
+}
 jetstream {
   store_dir: "$dir/nats"
   sync_interval: always
@@ -142,7 +152,7 @@ settings_file() { # name group...
   shift
   : > "$file"
   chmod 600 "$file"
-  echo "NATS_URL=nats://127.0.0.1:$nats_port" >> "$file"
+  echo "NATS_URL=nats://$nats_token@127.0.0.1:$nats_port" >> "$file"
   for group in "$@"; do
     case "$group" in
       database) echo "DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/pictureday" >> "$file" ;;

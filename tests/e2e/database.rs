@@ -60,7 +60,7 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     let conn = &connections[0];
     for (table, migrations) in [
         ("seaql_migrations_access", 1),
-        ("seaql_migrations_ingest", 2),
+        ("seaql_migrations_ingest", 4),
         ("seaql_migrations_roster", 2),
         ("seaql_migrations_reporting", 3),
     ] {

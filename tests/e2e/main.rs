@@ -21,15 +21,21 @@ macro_rules! on_each_backend {
 }
 
 mod access;
+mod bus_security;
 mod chaos;
 mod crashes;
 mod database;
 mod gateway;
+mod hostile_input;
+mod http_hardening;
+mod large_mapping;
 mod matching;
 mod metrics;
 mod pipeline;
 mod previews;
 mod processes;
 mod recovery;
+mod retention;
 mod storage;
+mod streaming;
 mod tracing;

@@ -106,7 +106,9 @@ async fn a_picture_day_from_upload_to_report(backend: Backend) -> anyhow::Result
     );
 
     // Dashboards listen for job status events.
-    let nats = async_nats::connect(&app.nats_url).await?;
+    let nats = pictureday_platform::nats_client::NatsAddress::parse(&app.nats_url)
+        .connect("test")
+        .await?;
     let mut statuses = nats
         .subscribe("pictureday.job.status.springfield.>")
         .await?;

@@ -185,7 +185,9 @@ async fn a_preview_changes_nothing_and_applying_it_does_exactly_that(
     let ada_photo = ada_before["photo_id"].clone();
     let ada_date = current_photo_date(&app, &token, &ada_before).await?;
 
-    let nats = async_nats::connect(&app.nats_url).await?;
+    let nats = pictureday_platform::nats_client::NatsAddress::parse(&app.nats_url)
+        .connect("test")
+        .await?;
     let mut statuses = nats
         .subscribe(format!("pictureday.job.status.{DISTRICT}.>"))
         .await?;

@@ -55,7 +55,9 @@ impl Batch {
         let processes = start_processes(&app, 0..processes).await?;
         let token = app.create_district(DISTRICT, "Springfield").await?;
         app.upload_numbered_roster(&token, DISTRICT, photos).await?;
-        let nats = async_nats::connect(&app.nats_url).await?;
+        let nats = pictureday_platform::nats_client::NatsAddress::parse(&app.nats_url)
+            .connect("test")
+            .await?;
         let processed = nats.subscribe("pictureday.photo.processed.>").await?;
         let applied = nats.subscribe("pictureday.photo.applied.>").await?;
         let job_id = app

@@ -17,6 +17,7 @@ use pictureday_contract::subjects::{Kind, consumers};
 use pictureday_imaging::{Config, Limits, Processor, RenditionSpec};
 use pictureday_platform::Connections;
 use pictureday_platform::bus::{Bus, Outgoing};
+use pictureday_platform::config::PhotoLimits;
 use pictureday_platform::runtime::{Component, Dependency as Needs};
 use pictureday_platform::stage::{self, Failure, Handled, Incoming, Stage};
 use pictureday_platform::storage::{Storage, StorageError};
@@ -42,6 +43,7 @@ pub async fn component(
         // photo per core.
         cores: Semaphore::new(workers),
         instance: connections.settings().instance.clone(),
+        config: Arc::new(imaging_config(&connections.settings().photos)),
     });
     let shutdown = shutdown.clone();
     Ok(Component::new("image-processor")
@@ -60,6 +62,7 @@ struct ImageProcessor {
     storage: Storage,
     cores: Semaphore,
     instance: String,
+    config: Arc<Config>,
 }
 
 impl Stage for ImageProcessor {
@@ -112,20 +115,30 @@ impl Stage for ImageProcessor {
 }
 
 /// A storage failure: an outage keeps the photo; a missing or invalid object never appears.
+/// The reason people read names no storage key: the details go to the log.
 fn storage_failure(error: StorageError) -> Failure {
     if error.is_outage() {
         Failure::Unavailable(Dependency::Storage, error.into())
     } else {
-        Failure::Permanent(format!(
-            "the uploaded file could not be read back from storage ({error}); upload it again"
-        ))
+        tracing::warn!(%error, "an uploaded file is not in storage");
+        Failure::Permanent(
+            "the uploaded file could not be read back from storage; upload it again".into(),
+        )
     }
 }
 
-/// The imaging settings the service runs with: the shared rendition sizes.
-pub fn imaging_config() -> Config {
+/// The imaging settings the service runs with: the shared rendition sizes, and the file size
+/// and portrait shape its settings allow.
+pub fn imaging_config(photos: &PhotoLimits) -> Config {
     Config {
-        limits: Limits::default(),
+        limits: Limits {
+            max_input_bytes: photos.max_file_bytes,
+            min_width: photos.min_width,
+            min_height: photos.min_height,
+            min_aspect: photos.min_aspect,
+            max_aspect: photos.max_aspect,
+            ..Limits::default()
+        },
         renditions: RENDITIONS
             .iter()
             .map(|r| RenditionSpec {
@@ -144,18 +157,37 @@ thread_local! {
 }
 
 fn process_on_this_thread(
+    config: &Config,
     bytes: &[u8],
 ) -> Result<pictureday_imaging::Processed, pictureday_imaging::ImageError> {
     PROCESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let processor = slot.get_or_insert_with(|| Processor::new(imaging_config()));
-        processor.process(bytes)
+        // Blocking threads are shared by every image-processor in the process (tests run
+        // several, with different settings): a processor made for other settings is replaced.
+        if slot.as_ref().is_none_or(|p| p.config() != config) {
+            *slot = Some(Processor::new(config.clone()));
+        }
+        match slot.as_mut() {
+            Some(processor) => processor.process(bytes),
+            None => Err(pictureday_imaging::ImageError::Internal(
+                "no image processor".into(),
+            )),
+        }
     })
 }
 
 impl ImageProcessor {
     async fn process(&self, event: &PhotoMatched) -> Result<PhotoProcessed, Failure> {
-        let limit = Limits::default().max_input_bytes;
+        // An event is a claim, not proof: its source must be one of its own upload's objects,
+        // or a forged event could make another district's photo this person's.
+        let file = &event.file;
+        if !keys::belongs_to_upload(event.source.key(), &file.district, &file.job_id) {
+            tracing::warn!(district = %file.district, job = %file.job_id, "photo.matched names a source outside its upload; refused");
+            return Err(Failure::Permanent(
+                "its source is not part of its own upload; the event was refused".into(),
+            ));
+        }
+        let limit = self.config.limits.max_input_bytes;
         let bytes = source::read(&self.storage, &event.source, limit)
             .await
             .map_err(|e| match e {
@@ -167,20 +199,24 @@ impl ImageProcessor {
             .acquire()
             .await
             .map_err(|e| Failure::Failed(Dependency::Storage, e.into()))?;
-        let processed = tokio::task::spawn_blocking(move || process_on_this_thread(&bytes))
-            .await
-            .map_err(|error| {
-                // A decoder that panics on a file will panic on it every time.
-                tracing::error!(%error, "the image decoder failed");
-                Failure::Permanent("could not be decoded: the image decoder failed on it".into())
-            })?
-            .map_err(|e| {
-                if e.is_input_error() {
-                    Failure::Permanent(e.to_string())
-                } else {
-                    Failure::Failed(Dependency::Storage, e.into())
-                }
-            })?;
+        let config = self.config.clone();
+        let processed =
+            tokio::task::spawn_blocking(move || process_on_this_thread(&config, &bytes))
+                .await
+                .map_err(|error| {
+                    // A decoder that panics on a file will panic on it every time.
+                    tracing::error!(%error, "the image decoder failed");
+                    Failure::Permanent(
+                        "could not be decoded: the image decoder failed on it".into(),
+                    )
+                })?
+                .map_err(|e| {
+                    if e.is_input_error() {
+                        Failure::Permanent(e.to_string())
+                    } else {
+                        Failure::Failed(Dependency::Storage, e.into())
+                    }
+                })?;
         drop(core);
         let file = &event.file;
         let photo_id = photo_id(&file.job_id, file.seq);

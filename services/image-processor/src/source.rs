@@ -58,12 +58,27 @@ pub async fn read(
             }
             let raw = storage
                 .get_range(archive_key, *data_offset, *compressed_size)
-                .await?;
+                .await
+                .map_err(past_end)?;
             let (method, expected_size, expected_crc) = (*method, *uncompressed_size, *crc32);
             tokio::task::spawn_blocking(move || extract(raw, method, expected_size, expected_crc))
                 .await
                 .map_err(|e| SourceError::Input(format!("extracting the zip entry failed: {e}")))?
         }
+    }
+}
+
+/// A range that ends past the archive is the entry's fault, not storage's: retrying cannot
+/// help. Ingest refuses such entries when it lists the archive; this is for files listed
+/// before it did.
+fn past_end(error: StorageError) -> SourceError {
+    match &error {
+        StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            SourceError::Input(
+                "the zip entry is damaged: its data runs past the end of the archive".into(),
+            )
+        }
+        _ => SourceError::Storage(error),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, Multipart, Path, Query, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -19,6 +20,32 @@ use tracing::Instrument;
 use crate::Ingest;
 use crate::jobs::{self, NewJob};
 use crate::upload::{self, Destination};
+
+/// An upload's spool directory, removed however the request ends: refused, failed, or dropped
+/// because the client went away mid-upload (the handler is then never resumed).
+struct SpoolDir(std::path::PathBuf);
+
+impl SpoolDir {
+    async fn create(path: std::path::PathBuf) -> Result<Self, ApiError> {
+        tokio::fs::create_dir_all(&path)
+            .await
+            .map_err(ApiError::io)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        // Blocking, but brief: what is left is at most the parts of one upload.
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(%error, spool = %self.0.display(), "could not remove spool directory");
+            }
+        }
+    }
+}
 
 impl FromRef<Ingest> for Arc<Auth> {
     fn from_ref(state: &Ingest) -> Self {
@@ -92,7 +119,11 @@ async fn create_import(
     // The upload's trace: every event of every file in it continues this span.
     let span = tracing::info_span!("ingest.upload", district = %raw);
     pictureday_platform::telemetry::follow_http(&span, &headers);
-    accept(&state, caller, raw, options, multipart)
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    accept(&state, caller, raw, options, length, multipart)
         .instrument(span)
         .await
 }
@@ -102,28 +133,76 @@ async fn accept(
     caller: Caller,
     raw: String,
     options: ImportOptions,
+    length: Option<u64>,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let district = state.auth.district(&caller, &raw).await?;
+    let limit = state.photos.max_upload_bytes;
+    // A request that says up front it is too large is refused before a byte is read.
+    if let Some(length) = length
+        && length > limit
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the upload is larger than the {} limit for one request; send it in parts",
+            upload::size_text(limit)
+        )));
+    }
     let job_id = JobId::new();
-    let spool = state.spool.join(job_id.as_str());
-    tokio::fs::create_dir_all(&spool)
-        .await
-        .map_err(ApiError::io)?;
+    let spool = SpoolDir::create(state.spool.join(job_id.as_str())).await?;
     let received = upload::receive(
         multipart,
         Destination {
-            storage: &state.storage,
             district: &district,
             job_id: &job_id,
-            spool: &spool,
+            spool: &spool.0,
+            max_file_bytes: state.photos.max_file_bytes,
+            max_upload_bytes: limit,
         },
     )
-    .await;
-    if let Err(error) = tokio::fs::remove_dir_all(&spool).await {
-        tracing::warn!(%error, spool = %spool.display(), "could not remove spool directory");
+    .await?;
+    // Every byte is in: from here the upload is stored and recorded even if the client goes
+    // away, so no object is left without its job.
+    let committer = state.clone();
+    tokio::spawn(
+        async move {
+            let committed = commit(&committer, district, job_id, options, received).await;
+            drop(spool);
+            committed
+        }
+        .in_current_span(),
+    )
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Stores an accepted upload's files, records its job and starts publishing it.
+/// Deletes what a refused upload had stored already: a child's photo must not stay in storage
+/// with no job to account for it. Best effort: storage that just failed may fail again, and then
+/// the objects are named in the log for an operator.
+async fn forget_upload(state: &Ingest, district: &pictureday_contract::DistrictId, job_id: &JobId) {
+    let prefix = pictureday_contract::keys::upload_prefix(district, job_id);
+    let prefix = prefix.trim_end_matches('/');
+    match state.storage.delete_prefix(prefix).await {
+        Ok(deleted) => {
+            tracing::info!(%district, job = %job_id, deleted, "removed a refused upload's objects")
+        }
+        Err(error) => {
+            tracing::error!(%district, job = %job_id, %error, prefix, "a refused upload's objects could not be removed")
+        }
     }
-    let received = received?;
+}
+
+async fn commit(
+    state: &Ingest,
+    district: pictureday_contract::DistrictId,
+    job_id: JobId,
+    options: ImportOptions,
+    received: upload::Received,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    if let Err(error) = received.store(&state.storage).await {
+        forget_upload(state, &district, &job_id).await;
+        return Err(error);
+    }
     let new = NewJob {
         id: job_id.clone(),
         district: district.clone(),
@@ -134,9 +213,10 @@ async fn accept(
         files: received.files,
         warnings: received.warnings,
     };
-    jobs::record(&state.db, &new)
-        .await
-        .map_err(ApiError::from_anyhow)?;
+    if let Err(error) = jobs::record(&state.db, &new).await {
+        forget_upload(state, &district, &job_id).await;
+        return Err(ApiError::from_anyhow(error));
+    }
     tracing::info!(%district, job = %job_id, files = new.files.len(), "upload accepted");
     let accepted = Accepted {
         status_url: format!("/v1/districts/{district}/jobs/{job_id}"),

@@ -32,6 +32,9 @@ pub struct NewFile {
     pub index_entry: Option<IndexEntry>,
     /// Why the upload itself rules out matching this file.
     pub unmatchable: Option<String>,
+    /// Why ingest rejects the file without it being read (an archive entry with an unsafe path
+    /// or damaged data): its event is `photo.rejected`, not `photo.ingested`.
+    pub rejected: Option<String>,
 }
 
 impl NewFile {
@@ -42,6 +45,7 @@ impl NewFile {
             mapped_key: None,
             index_entry: None,
             unmatchable: None,
+            rejected: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
         mode: Set(new.options.mode),
         replace: Set(new.options.replace),
         index_name: Set(new.index.clone()),
+        originals_purged_at: Set(None),
+        originals_purged_objects: Set(None),
         published_at: Set(None),
     }
     .insert(&txn)
@@ -97,6 +103,7 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
                 .map(serde_json::to_string)
                 .transpose()?),
             unmatchable: Set(file.unmatchable.clone()),
+            rejected: Set(file.rejected.clone()),
         });
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -131,7 +138,8 @@ impl NewJob {
         )?)
     }
 
-    /// `photo.ingested` of file `seq`; `replay` 0 the first time.
+    /// `photo.ingested` of file `seq`, or its `photo.rejected` when ingest already rejects it;
+    /// `replay` 0 the first time.
     pub(crate) fn ingested_event(
         &self,
         seq: usize,
@@ -147,6 +155,14 @@ impl NewJob {
             file_name: file.name.clone(),
             replay,
         };
+        if let Some(reason) = &file.rejected {
+            return Ok(Some(Outgoing::rejection(
+                "ingest",
+                &file_ref,
+                None,
+                reason.clone(),
+            )?));
+        }
         Ok(Some(Outgoing::new(
             Kind::Ingested.subject(&self.district, &self.id),
             file_ref.msg_id("ingested"),
@@ -212,6 +228,7 @@ pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Re
                     .map(serde_json::from_str)
                     .transpose()?,
                 unmatchable: f.unmatchable,
+                rejected: f.rejected,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -9,7 +9,10 @@ mod jobs;
 pub mod mapping;
 pub mod pspa;
 mod requests;
+mod retention;
 mod upload;
+mod warnings;
+mod zipdir;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +34,10 @@ pub(crate) struct Ingest {
     pub bus: Bus,
     pub auth: Arc<Auth>,
     pub spool: PathBuf,
+    /// Upload limits: the largest photo file and the largest request.
+    pub photos: pictureday_platform::config::PhotoLimits,
+    /// How long originals are kept after their job ends.
+    pub retention: pictureday_platform::config::Retention,
 }
 
 pub async fn component(
@@ -54,9 +61,12 @@ pub async fn component(
         bus: bus.clone(),
         auth,
         spool,
+        photos: settings.photos,
+        retention: settings.retention,
     };
     let (outbox, outbox_stop) = (ingest.clone(), shutdown.clone());
     let (requests, requests_stop) = (ingest.clone(), shutdown.clone());
+    let (retention, retention_stop) = (ingest.clone(), shutdown.clone());
     Ok(Component::new("ingest")
         .routes(api::router(ingest))
         .worker("outbox", move || {
@@ -64,6 +74,9 @@ pub async fn component(
         })
         .worker("requests", move || {
             requests::serve(requests.clone(), requests_stop.clone())
+        })
+        .worker("retention", move || {
+            retention::run(retention.clone(), retention_stop.clone())
         })
         .depends_on(Dependency::Nats(bus))
         .depends_on(Dependency::Database(db))

@@ -4,6 +4,7 @@
 //! and decides which row describes which image of an upload. It is pure: bytes in, rows and
 //! warnings out; nothing here fails, a row that cannot be used becomes a warning.
 
+use crate::warnings::bounded;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -373,7 +374,7 @@ pub struct Assignment {
     /// The index (or indexes, joined with ", ") used, for messages: "CD1/MASTER.TXT".
     pub index_name: String,
     /// Job warnings: ignored indexes, skipped rows, rows naming images not in the upload or
-    /// several of them; each kind at most `NAMED_WARNINGS` lines and one line counting the rest.
+    /// several of them; each kind at most `warnings::NAMED_WARNINGS` lines and one line counting the rest.
     pub warnings: Vec<String>,
 }
 
@@ -387,10 +388,6 @@ pub enum Assigned {
     /// Rows name it for different people; which one it shows cannot be told.
     Conflict(String),
 }
-
-/// Warnings of one kind named one by one at most; the rest are counted in one line, so a job's
-/// warnings never grow with its input.
-const NAMED_WARNINGS: usize = 20;
 
 /// An index the assignment uses.
 struct Source<'a> {
@@ -630,16 +627,6 @@ fn listed_with(items: &[String], word: &str) -> String {
         Some((last, _)) => last.clone(),
         None => String::new(),
     }
-}
-
-/// At most `NAMED_WARNINGS` of `warnings`, then one line counting the rest.
-fn bounded(mut warnings: Vec<String>, what: &str) -> Vec<String> {
-    if warnings.len() > NAMED_WARNINGS {
-        let more = warnings.len() - NAMED_WARNINGS;
-        warnings.truncate(NAMED_WARNINGS);
-        warnings.push(format!("and {more} more {what}"));
-    }
-    warnings
 }
 
 /// `NGO LEA`: the name as the index writes it, last name first.

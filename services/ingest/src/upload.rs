@@ -1,6 +1,9 @@
-//! Receives a multipart upload part by part, streaming every file and archive to disk and then to
-//! storage, so memory stays flat however large the upload is.
+//! Receives a multipart upload part by part, streaming every file and archive to disk, so memory
+//! stays flat however large the upload is. Nothing reaches storage until the whole request has
+//! been read and accepted: a refused, over-limit or aborted upload leaves nothing behind but its
+//! spool directory, which the caller removes.
 
+use crate::warnings::bounded;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -26,38 +29,106 @@ pub struct Received {
     /// The photographer's index the files are matched by, if the upload had one.
     pub index: Option<String>,
     pub warnings: Vec<String>,
+    /// Spooled files and the keys they are stored under once the upload is accepted.
+    pub pending: Vec<(String, PathBuf)>,
 }
 
-/// Warnings of one kind named one by one at most; the rest are counted in one line, so a job's
-/// warnings never grow with its input.
-const NAMED_WARNINGS: usize = 20;
+impl Received {
+    /// Moves every spooled file into storage.
+    pub async fn store(&self, storage: &Storage) -> Result<(), ApiError> {
+        for (key, path) in &self.pending {
+            storage.put_file(key, path).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Where the upload is going.
 pub struct Destination<'a> {
-    pub storage: &'a Storage,
     pub district: &'a DistrictId,
     pub job_id: &'a str,
     pub spool: &'a Path,
+    /// Largest photo file accepted, as the image-processor will read it.
+    pub max_file_bytes: u64,
+    /// Largest request accepted, all parts together.
+    pub max_upload_bytes: u64,
+}
+
+/// What is left of the request's size limit as parts arrive.
+struct Budget {
+    left: u64,
+    limit: u64,
+}
+
+impl Budget {
+    fn take(&mut self, bytes: u64) -> Result<(), ApiError> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
+            ApiError::PayloadTooLarge(format!(
+                "the upload is larger than the {} limit for one request; send it in parts",
+                size_text(self.limit)
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+/// Sizes as people read them off a file manager (1 MB = 1024 × 1024 bytes), as the imaging
+/// limits are worded.
+pub fn size_text(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    const GB: u64 = 1024 * MB;
+    let one_decimal = |value: f64| {
+        let text = format!("{value:.1}");
+        text.strip_suffix(".0").map(str::to_owned).unwrap_or(text)
+    };
+    if bytes >= GB {
+        format!("{} GB", one_decimal(bytes as f64 / GB as f64))
+    } else if bytes >= MB {
+        format!("{} MB", one_decimal(bytes as f64 / MB as f64))
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn interrupted(error: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("the upload could not be read: {error}"))
 }
 
-async fn spool(field: &mut Field<'_>, path: &Path) -> Result<u64, ApiError> {
+/// Streams a part to `path`, refusing it as soon as it passes `file_limit` (a photo part:
+/// its name and the limit) or the request's budget.
+async fn spool(
+    field: &mut Field<'_>,
+    path: &Path,
+    file_limit: Option<(&str, u64)>,
+    budget: &mut Budget,
+) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(ApiError::io)?;
     let mut size = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
         size += chunk.len() as u64;
+        budget.take(chunk.len() as u64)?;
+        if let Some((name, limit)) = file_limit
+            && size > limit
+        {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "{name} is larger than the {} limit for one photo",
+                size_text(limit)
+            )));
+        }
         file.write_all(&chunk).await.map_err(ApiError::io)?;
     }
     file.flush().await.map_err(ApiError::io)?;
     Ok(size)
 }
 
-async fn read_small(field: &mut Field<'_>, what: &str) -> Result<Vec<u8>, ApiError> {
+async fn read_small(
+    field: &mut Field<'_>,
+    what: &str,
+    budget: &mut Budget,
+) -> Result<Vec<u8>, ApiError> {
     let mut data = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
+        budget.take(chunk.len() as u64)?;
         data.extend_from_slice(&chunk);
         if data.len() as u64 > MAX_MAPPING_BYTES {
             return Err(ApiError::PayloadTooLarge(format!(
@@ -81,7 +152,13 @@ fn part_file_name(field: &Field<'_>, part: usize) -> Result<String, ApiError> {
 }
 
 pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Received, ApiError> {
-    let mut files: Vec<(String, Source)> = Vec::new();
+    let mut files: Vec<(String, Source, Option<String>)> = Vec::new();
+    let mut pending: Vec<(String, PathBuf)> = Vec::new();
+    let mut budget = Budget {
+        left: to.max_upload_bytes,
+        limit: to.max_upload_bytes,
+    };
+    let mut archive_warnings: Vec<String> = Vec::new();
     let mut form_mapping: Option<(String, Vec<u8>)> = None;
     let mut archive_mappings: Vec<(String, Vec<u8>)> = Vec::new();
     let mut indexes: Vec<(String, Vec<u8>)> = Vec::new();
@@ -102,16 +179,20 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                 if form_mapping.is_some() {
                     return Err(ApiError::BadRequest("send at most one mapping part".into()));
                 }
-                form_mapping = Some((name.clone(), read_small(&mut field, &name).await?));
+                form_mapping = Some((
+                    name.clone(),
+                    read_small(&mut field, &name, &mut budget).await?,
+                ));
             }
             "files" | "files[]" | "file" => {
                 let name = part_file_name(&field, part)?;
                 let path = to.spool.join(format!("file-{objects}"));
-                let size = spool(&mut field, &path).await?;
+                let limit = Some((name.as_str(), to.max_file_bytes));
+                let size = spool(&mut field, &path, limit, &mut budget).await?;
                 let key = keys::upload_file(to.district, to.job_id, objects);
-                to.storage.put_file(&key, &path).await?;
+                pending.push((key.clone(), path));
                 objects += 1;
-                files.push((name, Source::Object { key, size }));
+                files.push((name, Source::Object { key, size }, None));
             }
             "archive" => {
                 let name = field
@@ -119,7 +200,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                     .map(|n| base_name(n).to_owned())
                     .unwrap_or_else(|| format!("archive {}", archives + 1));
                 let path: PathBuf = to.spool.join(format!("archive-{archives}.zip"));
-                spool(&mut field, &path).await?;
+                spool(&mut field, &path, None, &mut budget).await?;
                 let (listed_path, listed_name) = (path.clone(), name.clone());
                 let listing =
                     tokio::task::spawn_blocking(move || archive::list(&listed_path, &listed_name))
@@ -130,8 +211,9 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                             details: vec![],
                         })?;
                 let archive_key = keys::upload_archive(to.district, to.job_id, archives);
-                to.storage.put_file(&archive_key, &path).await?;
+                pending.push((archive_key.clone(), path));
                 archives += 1;
+                archive_warnings.extend(listing.warnings);
                 if let Some(found) = listing.mapping {
                     archive_mappings.push(found);
                 }
@@ -149,6 +231,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                             crc32: e.crc32,
                             encrypted: e.encrypted,
                         },
+                        e.rejected,
                     )
                 }));
             }
@@ -166,7 +249,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
         });
     }
 
-    let mut warnings = Vec::new();
+    let mut warnings = archive_warnings;
     if !text_files.is_empty() {
         warnings.push(format!(
             "{} text file(s) are not photos and were left out: {}",
@@ -199,7 +282,10 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
     };
     let mut new_files: Vec<NewFile> = files
         .into_iter()
-        .map(|(name, source)| NewFile::new(name, source))
+        .map(|(name, source, rejected)| NewFile {
+            rejected,
+            ..NewFile::new(name, source)
+        })
         .collect();
     let mut index = None;
     if let Some((name, data)) = &chosen {
@@ -217,9 +303,24 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             ));
         }
     } else if !indexes.is_empty() {
-        let paths: Vec<&str> = new_files.iter().map(|f| f.name.as_str()).collect();
+        // Entries sharing a path are one image to the index: each gets what it is assigned, and
+        // the later one wins as two photos of one person do.
+        let mut paths: Vec<&str> = Vec::new();
+        let mut position: HashMap<&str, usize> = HashMap::new();
+        let of_file: Vec<usize> = new_files
+            .iter()
+            .map(|f| {
+                *position.entry(f.name.as_str()).or_insert_with(|| {
+                    paths.push(f.name.as_str());
+                    paths.len() - 1
+                })
+            })
+            .collect();
         let assignment = pspa::assign(&indexes, &paths);
-        for (file, assigned) in new_files.iter_mut().zip(assignment.files) {
+        for (file, at) in new_files.iter_mut().zip(of_file) {
+            let Some(assigned) = assignment.files.get(at).cloned() else {
+                continue;
+            };
             match assigned {
                 Assigned::Listed(entry) => file.index_entry = Some(entry),
                 Assigned::Conflict(reason) => file.unmatchable = Some(reason),
@@ -234,6 +335,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
         index,
         files: new_files,
         warnings,
+        pending,
     })
 }
 
@@ -242,9 +344,13 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
 /// cannot be told. Returns the job's warnings: rows that name files not in the upload are normal
 /// (one district-wide mapping reused for each batch), so they are one line with a count.
 fn apply_mapping(name: &str, parsed: &Mapping, files: &mut [NewFile]) -> Vec<String> {
+    // Distinct paths by base name: entries sharing a whole path are one image named twice.
     let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, file) in files.iter().enumerate() {
-        by_base.entry(base_name(&file.name)).or_default().push(i);
+        let same = by_base.entry(base_name(&file.name)).or_default();
+        if !same.iter().any(|&j| files[j].name == file.name) {
+            same.push(i);
+        }
     }
     let mut assigned: Vec<(usize, MappedKey, Option<String>)> = Vec::new();
     for (i, file) in files.iter().enumerate() {
@@ -307,16 +413,6 @@ fn apply_mapping(name: &str, parsed: &Mapping, files: &mut [NewFile]) -> Vec<Str
         absent.len(),
         shown.join(", ")
     )]
-}
-
-/// At most `NAMED_WARNINGS` of `warnings`, then one line counting the rest.
-fn bounded(mut warnings: Vec<String>, what: &str) -> Vec<String> {
-    if warnings.len() > NAMED_WARNINGS {
-        let more = warnings.len() - NAMED_WARNINGS;
-        warnings.truncate(NAMED_WARNINGS);
-        warnings.push(format!("and {more} more {what}"));
-    }
-    warnings
 }
 
 /// `a, b, c and 12 more`.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use pictureday_platform::nats_client::NatsAddress;
 use pictureday_platform::nats_server::NatsServer;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +31,7 @@ impl EmbeddedNats {
         let server = NatsServer::start(store).await?;
         let port = server
             .port()
-            .with_context(|| format!("no port in {}", server.url()))?;
+            .with_context(|| format!("no port in {}", server.url_without_credentials()))?;
         Ok(Self {
             store: store.to_owned(),
             port,
@@ -45,9 +46,8 @@ impl EmbeddedNats {
 
     /// Watches the server until shutdown.
     pub async fn supervise(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let client = async_nats::ConnectOptions::new()
-            .name("pictureday-nats-supervisor")
-            .connect(&self.url)
+        let client = NatsAddress::parse(&self.url)
+            .connect("pictureday-nats-supervisor")
             .await?;
         let js = async_nats::jetstream::new(client);
         let mut failed = 0;

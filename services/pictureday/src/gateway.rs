@@ -10,8 +10,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
+use pictureday_platform::http_limits::HttpLimits;
+use pictureday_platform::http_responses::error_response;
+use pictureday_platform::http_server::serve_router;
 
 /// The three services behind the public API, as base URLs (`http://ingest:8080`).
 #[derive(Debug, Clone)]
@@ -122,16 +125,24 @@ pub fn router(upstreams: Upstreams) -> anyhow::Result<Router> {
         .with_state(gateway))
 }
 
-/// Serves the gateway on `listener` until `shutdown` is cancelled, letting requests in flight
-/// finish.
+/// Serves the gateway on `listener` with the default HTTP limits until `shutdown` is
+/// cancelled, letting requests in flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     upstreams: Upstreams,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(upstreams)?)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    serve_with_limits(listener, upstreams, HttpLimits::default(), shutdown).await
+}
+
+/// As [`serve`], with the connection cap and timeouts of `limits`.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    upstreams: Upstreams,
+    limits: HttpLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    serve_router(listener, router(upstreams)?, limits, shutdown).await?;
     Ok(())
 }
 
@@ -168,13 +179,13 @@ async fn forward(State(gateway): State<Gateway>, request: Request) -> Response {
 }
 
 fn unavailable(service: Service) -> Response {
-    (
+    error_response(
         StatusCode::BAD_GATEWAY,
-        axum::Json(serde_json::json!({
-            "error": format!("the {} service is unavailable; try again shortly", service.name())
-        })),
+        &format!(
+            "the {} service is unavailable; try again shortly",
+            service.name()
+        ),
     )
-        .into_response()
 }
 
 /// Ready when every service behind it is.

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use pictureday::embedded_nats::EmbeddedNats;
 use pictureday_platform::config::{CommonArgs, Settings};
+use pictureday_platform::http_limits::{HttpArgs, HttpLimits};
 use pictureday_platform::runtime::{cancel_on_signal, serve};
 use pictureday_platform::storage::StorageConfig;
 use pictureday_platform::{Connections, telemetry};
@@ -46,6 +47,9 @@ struct GatewayArgs {
     /// The reporting service (jobs and their logs).
     #[arg(long, env = "PICTUREDAY_REPORTING_URL")]
     reporting_url: String,
+
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 #[derive(clap::Args)]
@@ -57,6 +61,9 @@ struct ServeArgs {
     /// Address of the HTTP API.
     #[arg(long, env = "PICTUREDAY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+
+    #[command(flatten)]
+    http: HttpArgs,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -78,23 +85,25 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
         roster: args.roster_url,
         reporting: args.reporting_url,
     };
+    let limits = HttpLimits::from_args(&args.http)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, "gateway serving");
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let served = pictureday::gateway::serve(listener, upstreams, shutdown).await;
+    let served =
+        pictureday::gateway::serve_with_limits(listener, upstreams, limits, shutdown).await;
     telemetry::shutdown();
     served
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data = &args.data_dir;
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    pictureday::create_data_dir(data)?;
     let data = data.canonicalize()?;
-    let operator_token = match &args.common.operator_token {
-        Some(token) => token.clone(),
+    let (operator_token, token_made) = match &args.common.operator_token {
+        Some(token) => (token.clone(), false),
         None => pictureday::operator_token(&data)?,
     };
     // Without NATS_URL the embedded default runs its own nats-server, its data beside ours.
@@ -127,7 +136,8 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         nats_url,
         Some(&storage),
         Some(operator_token.clone()),
-    )?;
+    )?
+    .with_http(&args.http)?;
     let connections = Connections::new(settings);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
@@ -147,7 +157,18 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     println!("Pictureday is running at http://{}", listener.local_addr()?);
-    println!("Operator token: {operator_token}");
+    // The token is shown once, when it is made: it is a secret, and output is often kept.
+    if token_made {
+        println!(
+            "Operator token (made now; kept in {}): {operator_token}",
+            data.join("operator-token").display()
+        );
+    } else if args.common.operator_token.is_none() {
+        println!(
+            "Operator token: in {}",
+            data.join("operator-token").display()
+        );
+    }
     println!("Data directory: {}", data.display());
     let served = serve(&connections, listener, components, shutdown).await;
     if let Some(server) = nats_server {

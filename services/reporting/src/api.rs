@@ -11,14 +11,14 @@ use chrono::{DateTime, Utc};
 use pictureday_access::{Auth, Caller};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ImportOptions, JobCounts, JobState};
-use pictureday_platform::csv_out::CsvBuilder;
 use pictureday_platform::http::{ApiError, Page, Paged};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 use crate::Reporting;
-use crate::db::{dead_letter, file_outcome, job_status};
+use crate::db::{dead_letter, job_status};
 use crate::job_lookup::{self, FindError};
+use crate::log_stream;
 use crate::projection;
 
 #[derive(Clone)]
@@ -103,7 +103,7 @@ async fn list_jobs(
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
         .order_by_desc(job_status::Column::JobId)
         .limit(limit);
-    if let Some(after) = page.after {
+    if let Some(after) = page.after()? {
         query = query.filter(job_status::Column::JobId.lt(after));
     }
     let rows = query.all(&state.reporting.db).await?;
@@ -148,17 +148,6 @@ struct LogQuery {
     format: Option<String>,
 }
 
-#[derive(Serialize)]
-struct LogRow {
-    seq: i32,
-    file_name: String,
-    outcome: file_outcome::Outcome,
-    person_id: Option<String>,
-    matched_by: Option<String>,
-    photo_id: Option<String>,
-    reason: Option<String>,
-}
-
 async fn get_log(
     State(state): State<ReportingState>,
     caller: Caller,
@@ -181,42 +170,28 @@ async fn get_log(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/csv")),
     };
-    let rows = file_outcome::Entity::find()
-        .filter(file_outcome::Column::JobId.eq(job_id.as_str()))
-        .filter(file_outcome::Column::DistrictId.eq(district.as_str()))
-        .order_by_asc(file_outcome::Column::Seq)
-        .all(&state.reporting.db)
-        .await?;
-    let rows: Vec<LogRow> = rows
-        .into_iter()
-        .map(|f| LogRow {
-            seq: f.seq,
-            file_name: f.file_name,
-            outcome: f.outcome,
-            person_id: f.person_id,
-            matched_by: f.matched_by,
-            photo_id: f.photo_id,
-            reason: f.reason,
-        })
-        .collect();
+    let format = if csv_wanted {
+        log_stream::Format::Csv
+    } else {
+        log_stream::Format::Json
+    };
+    let log = log_stream::LogOf {
+        district: district.as_str().to_owned(),
+        job_id: job_id.clone(),
+    };
+    let body = log_stream::body(state.reporting.db.clone(), log, format)
+        .await
+        .map_err(|error| match error {
+            log_stream::StreamError::Database(db) => ApiError::from(db),
+            other => ApiError::internal(other),
+        })?;
     if !csv_wanted {
-        return Ok(Json(serde_json::json!({ "job_id": job_id, "items": rows })).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json".to_owned())],
+            body,
+        )
+            .into_response());
     }
-    let mut csv = CsvBuilder::new();
-    let fail = |e: csv::Error| ApiError::internal(e);
-    csv.row(["file_name", "outcome", "person_id", "matched_by", "reason"])
-        .map_err(fail)?;
-    for row in &rows {
-        csv.row([
-            row.file_name.as_str(),
-            row.outcome.as_str(),
-            row.person_id.as_deref().unwrap_or(""),
-            row.matched_by.as_deref().unwrap_or(""),
-            row.reason.as_deref().unwrap_or(""),
-        ])
-        .map_err(fail)?;
-    }
-    let body = csv.finish().map_err(fail)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

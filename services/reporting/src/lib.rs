@@ -9,6 +9,7 @@ mod api;
 pub mod db;
 mod dead_letters;
 mod job_lookup;
+mod log_stream;
 pub mod projection;
 mod reconcile;
 mod requests;

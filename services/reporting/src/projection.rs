@@ -165,6 +165,12 @@ pub async fn apply(txn: &DatabaseTransaction, events: &[Event]) -> Result<Vec<Jo
         let Some(file_ref) = event.file() else {
             continue;
         };
+        // A file number the job does not have is a forged or corrupted event: it would add a
+        // row and counts to a job whose files are all accounted for.
+        if job.created_seen && i64::from(file_ref.seq) >= i64::from(job.files) {
+            tracing::warn!(district = %district, job = job_id, seq = file_ref.seq, files = job.files, "event for a file number beyond the job's; ignored");
+            continue;
+        }
         job.started_at.get_or_insert(now);
         let file = working
             .files

@@ -15,7 +15,6 @@ use pictureday_access::{Auth, Caller};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ApplyOutcome, RenditionRef};
 use pictureday_contract::renditions;
-use pictureday_platform::csv_out::CsvBuilder;
 use pictureday_platform::http::{ApiError, Page, Paged};
 use pictureday_platform::storage::Storage;
 use sea_orm::ActiveValue::Set;
@@ -70,7 +69,7 @@ pub fn router(state: RosterState) -> Router {
         )
         .route(
             "/v1/districts/{district}/reports/missing-photos.csv",
-            get(missing_photos),
+            get(crate::reports::missing_photos),
         )
         .with_state(state)
 }
@@ -291,7 +290,7 @@ async fn list_people(
     if let Some(v) = filter.email {
         query = query.filter(person::Column::Email.eq(v.to_lowercase()));
     }
-    if let Some(after) = filter.page.after {
+    if let Some(after) = filter.page.after()? {
         query = query.filter(person::Column::Id.gt(after));
     }
     let rows = query.all(&state.db).await?;
@@ -459,57 +458,4 @@ async fn get_photo_version(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no photo {photo_id:?} of this person")))?;
     rendition_response(&state, &photo, &size, jpeg_headers()).await
-}
-
-async fn missing_photos(
-    State(state): State<RosterState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
-    let people = person::Entity::find()
-        .filter(person::Column::DistrictId.eq(id.as_str()))
-        .filter(person::Column::CurrentPhotoId.is_null())
-        .order_by_asc(person::Column::School)
-        .order_by_asc(person::Column::LastName)
-        .order_by_asc(person::Column::FirstName)
-        .order_by_asc(person::Column::Id)
-        .all(&state.db)
-        .await?;
-    let mut csv = CsvBuilder::new();
-    let row_error = |e: csv::Error| ApiError::internal(e);
-    csv.row([
-        "role",
-        "sis_id",
-        "student_number",
-        "email",
-        "first_name",
-        "last_name",
-        "school",
-    ])
-    .map_err(row_error)?;
-    for p in &people {
-        csv.row([
-            p.role.as_str(),
-            p.sis_id.as_deref().unwrap_or(""),
-            p.student_number.as_deref().unwrap_or(""),
-            p.email.as_deref().unwrap_or(""),
-            p.first_name.as_str(),
-            p.last_name.as_str(),
-            p.school.as_str(),
-        ])
-        .map_err(row_error)?;
-    }
-    let body = csv.finish().map_err(row_error)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"missing-photos.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
 }

@@ -9,7 +9,8 @@ use pictureday_contract::events::{
     self, DecodeError, Dependency, FileRef, ImportMode, PhotoApplied, PhotoProcessed,
     SCHEMA_VERSION,
 };
-use pictureday_contract::ids::upload_rank;
+use pictureday_contract::ids::{photo_id, upload_rank};
+use pictureday_contract::keys;
 use pictureday_contract::subjects::{Kind, consumers};
 use pictureday_platform::bus::{Bus, Outgoing};
 use pictureday_platform::db::begin_write;
@@ -85,6 +86,22 @@ impl Apply {
     }
 }
 
+/// What an event claims that cannot be so, if anything. A message on the bus is a claim, not
+/// proof: the photo id is its file's, and its renditions lie under that photo in its district,
+/// so no event can put another district's objects on this district's person. (The person must
+/// be of the event's district too: looked up below.)
+fn refused_claim(event: &PhotoProcessed) -> Option<&'static str> {
+    let file = &event.file;
+    if event.photo_id != photo_id(&file.job_id, file.seq) {
+        return Some("its photo id is not its file's");
+    }
+    let foreign = event
+        .renditions
+        .iter()
+        .any(|r| !keys::belongs_to_photo(&r.key, &file.district, &event.photo_id));
+    foreign.then_some("its renditions are not stored under its photo")
+}
+
 /// Applies one photo inside the batch's transaction (or, for a preview, records what applying
 /// it would do): `Ok(Err(reason))` when it can never be applied.
 async fn apply_one(
@@ -92,6 +109,10 @@ async fn apply_one(
     event: &PhotoProcessed,
 ) -> Result<Result<Outgoing, String>, DbErr> {
     let file = &event.file;
+    if let Some(refused) = refused_claim(event) {
+        tracing::warn!(district = %file.district, job = %file.job_id, reason = refused, "photo.processed refused");
+        return Ok(Err(format!("{refused}; the event was refused")));
+    }
     let policy = event.options.replace;
     if let Some(existing) = photo::Entity::find_by_id(event.photo_id.clone())
         .one(txn)

@@ -7,13 +7,13 @@ mod api;
 mod apply;
 pub mod db;
 mod import;
-mod job_status;
 mod lookup;
 pub mod matching;
 mod placeholder;
 mod placement;
 mod policy;
 mod preview;
+mod reports;
 pub mod roster_csv;
 
 use std::sync::Arc;

@@ -31,8 +31,8 @@ use serde::Serialize;
 
 use crate::apply::applied_event;
 use crate::db::{person, photo};
-use crate::job_status;
 use crate::placement::{self, Candidate, Placed};
+use pictureday_platform::job_status;
 
 /// What applying a preview works with.
 #[derive(Clone)]

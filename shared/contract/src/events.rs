@@ -159,6 +159,14 @@ pub enum Source {
 }
 
 impl Source {
+    /// The stored object the bytes are in (the archive, for a zip entry).
+    pub fn key(&self) -> &str {
+        match self {
+            Source::Object { key, .. } => key,
+            Source::ZipEntry { archive_key, .. } => archive_key,
+        }
+    }
+
     /// The size of the file once extracted.
     pub fn size(&self) -> u64 {
         match self {

@@ -16,6 +16,22 @@ pub fn upload_prefix(district: &DistrictId, job_id: &str) -> String {
     format!("{district}/uploads/{job_id}/")
 }
 
+/// Whether `key` names an object of this upload: under its prefix, with no `.` or `..` part that
+/// could lead out of it. Consumers check what an event claims before acting on it.
+pub fn belongs_to_upload(key: &str, district: &DistrictId, job_id: &str) -> bool {
+    plain_path(key) && key.starts_with(&upload_prefix(district, job_id))
+}
+
+/// Whether `key` names a rendition of this photo.
+pub fn belongs_to_photo(key: &str, district: &DistrictId, photo_id: &str) -> bool {
+    plain_path(key) && key.starts_with(&format!("{district}/photos/{photo_id}/"))
+}
+
+fn plain_path(key: &str) -> bool {
+    !key.split(['/', '\\'])
+        .any(|part| part == ".." || part == "." || part.is_empty())
+}
+
 pub fn rendition(district: &DistrictId, photo_id: &str, name: &str) -> String {
     format!("{district}/photos/{photo_id}/{name}.jpg")
 }

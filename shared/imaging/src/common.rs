@@ -30,12 +30,21 @@ pub(crate) fn check_input(
     if format != Format::Jpeg {
         if let Some((w, h)) = header_dimensions(format, bytes) {
             check_dimensions(&config.limits, w, h)?;
+            // The orientation is not known yet: refuse here only what no turn makes a
+            // portrait; the decoder's header is checked again once it is.
+            if let (Err(error), Err(_)) = (
+                check_portrait(&config.limits, w, h),
+                check_portrait(&config.limits, h, w),
+            ) {
+                return Err(error);
+            }
         }
         return Ok((format, None));
     }
     let info = jpeg::parse(bytes)?;
     let (w, h) = displayed(info.width, info.height, info.orientation);
     check_dimensions(&config.limits, w, h)?;
+    check_portrait(&config.limits, w, h)?;
     if info.precision != 8 {
         return Err(ImageError::Unsupported {
             format: "JPEG with more than 8 bits per sample",
@@ -120,6 +129,35 @@ pub(crate) fn check_dimensions(limits: &Limits, width: u32, height: u32) -> Resu
     Ok(())
 }
 
+/// Refuses an image as displayed that cannot be an ID portrait: too small on both sides, the
+/// wrong shape (a strip of pixels), or too small on one side.
+pub(crate) fn check_portrait(limits: &Limits, width: u32, height: u32) -> Result<(), ImageError> {
+    let too_small = ImageError::TooSmall {
+        width,
+        height,
+        min_width: limits.min_width,
+        min_height: limits.min_height,
+    };
+    let (narrow, short) = (width < limits.min_width, height < limits.min_height);
+    // A tiny image is too small whatever its shape; a long strip is the wrong shape first.
+    if narrow && short {
+        return Err(too_small);
+    }
+    let aspect = f64::from(width) / f64::from(height.max(1));
+    if height == 0 || aspect < limits.min_aspect || aspect > limits.max_aspect {
+        return Err(ImageError::NotPortrait {
+            width,
+            height,
+            min_aspect: limits.min_aspect,
+            max_aspect: limits.max_aspect,
+        });
+    }
+    if narrow || short {
+        return Err(too_small);
+    }
+    Ok(())
+}
+
 /// Decoder memory limits for the `image` crate derived from ours.
 fn image_limits(limits: &Limits) -> image::Limits {
     let mut out = image::Limits::default();
@@ -162,6 +200,7 @@ pub(crate) fn decode_with_image(
         .unwrap_or(1);
     let (dw, dh) = displayed(w, h, orientation);
     check_dimensions(limits, dw, dh)?;
+    check_portrait(limits, dw, dh)?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(format, e))?;
     Ok((img, orientation))
 }

@@ -61,6 +61,38 @@ pub enum ImageError {
         /// The limit in pixels.
         limit: u64,
     },
+    /// The image is smaller than [`Limits::min_width`](crate::Limits) ×
+    /// [`Limits::min_height`](crate::Limits) as displayed.
+    #[error(
+        "the image is {width}×{height} pixels; a portrait needs at least {min_width}×{min_height}"
+    )]
+    TooSmall {
+        /// Width as displayed.
+        width: u32,
+        /// Height as displayed.
+        height: u32,
+        /// Smallest accepted width.
+        min_width: u32,
+        /// Smallest accepted height.
+        min_height: u32,
+    },
+    /// The image's shape is outside [`Limits::min_aspect`](crate::Limits) to
+    /// [`Limits::max_aspect`](crate::Limits).
+    #[error(
+        "the image is {width}×{height}, {:.1} wide for 1 high; a portrait is {min_aspect} to \
+         {max_aspect} as wide as high",
+        f64::from(*width) / f64::from((*height).max(1))
+    )]
+    NotPortrait {
+        /// Width as displayed.
+        width: u32,
+        /// Height as displayed.
+        height: u32,
+        /// Narrowest accepted width ÷ height.
+        min_aspect: f64,
+        /// Widest accepted width ÷ height.
+        max_aspect: f64,
+    },
     /// The file is bigger than [`Limits::max_input_bytes`](crate::Limits).
     #[error("{} exceeds the {} file limit", megabytes(*bytes), megabytes(*limit))]
     InputTooLarge {
@@ -141,6 +173,26 @@ mod tests {
             detail: "bad CRC".into(),
         };
         assert_eq!(e.to_string(), "corrupt PNG: bad CRC");
+        let e = ImageError::TooSmall {
+            width: 2,
+            height: 1,
+            min_width: 120,
+            min_height: 150,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the image is 2×1 pixels; a portrait needs at least 120×150"
+        );
+        let e = ImageError::NotPortrait {
+            width: 7999,
+            height: 1,
+            min_aspect: 0.5,
+            max_aspect: 1.5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the image is 7999×1, 7999.0 wide for 1 high; a portrait is 0.5 to 1.5 as wide as high"
+        );
         assert_eq!(
             ImageError::Truncated {
                 format: Format::Jpeg

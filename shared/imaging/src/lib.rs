@@ -25,7 +25,7 @@ pub use reference::process_reference;
 pub use sniff::sniff;
 
 /// Limits on what a single upload may be, checked before any pixel is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Largest accepted file, in bytes.
     pub max_input_bytes: u64,
@@ -33,15 +33,28 @@ pub struct Limits {
     pub max_dimension: u32,
     /// Most pixels (width × height) accepted.
     pub max_pixels: u64,
+    /// Narrowest accepted image as displayed, in pixels: a smaller one cannot be an ID portrait.
+    pub min_width: u32,
+    /// Shortest accepted image as displayed, in pixels.
+    pub min_height: u32,
+    /// Accepted shapes as displayed, width ÷ height, from `min_aspect` to `max_aspect`: a strip
+    /// of pixels is not a portrait, however many it has.
+    pub min_aspect: f64,
+    /// See `min_aspect`.
+    pub max_aspect: f64,
 }
 
 impl Default for Limits {
-    /// 50 MiB, 8000 px per side, 50 megapixels.
+    /// 50 MiB, 8000 px per side, 50 megapixels; at least 120×150, 0.5 to 1.5 as wide as high.
     fn default() -> Self {
         Limits {
             max_input_bytes: 50 * 1024 * 1024,
             max_dimension: 8000,
             max_pixels: 50_000_000,
+            min_width: 120,
+            min_height: 150,
+            min_aspect: 0.5,
+            max_aspect: 1.5,
         }
     }
 }
@@ -70,7 +83,7 @@ impl RenditionSpec {
 }
 
 /// What to produce and what to accept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Input limits.
     pub limits: Limits,

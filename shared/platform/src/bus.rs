@@ -17,6 +17,8 @@ use pictureday_contract::subjects::{
 };
 use serde::Serialize;
 
+use crate::nats_client::NatsAddress;
+
 /// The settings of streams and consumers an operator may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -91,17 +93,18 @@ impl Bus {
     /// durable consumer exists as `topology` says.
     pub async fn connect(url: &str, instance: &str, topology: Topology) -> Result<Self, BusError> {
         let deadline = tokio::time::Instant::now() + NATS_CONNECT_PATIENCE;
+        // The URL may carry credentials: they become options and are never logged.
+        let address = NatsAddress::parse(url);
         let nats = loop {
-            let options = async_nats::ConnectOptions::new().name(format!("pictureday-{instance}"));
-            match options.connect(url).await {
+            match address.connect(&format!("pictureday-{instance}")).await {
                 Ok(client) => break client,
                 Err(error) if tokio::time::Instant::now() < deadline => {
-                    tracing::info!(%error, url, "waiting for NATS");
+                    tracing::info!(%error, url = %address.masked(), "waiting for NATS");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(source) => {
                     return Err(BusError::Connect {
-                        url: url.to_owned(),
+                        url: address.masked(),
                         source,
                     });
                 }

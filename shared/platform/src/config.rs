@@ -74,6 +74,63 @@ pub struct CommonArgs {
     /// again: the roster may have changed a lot since the preview looked at it.
     #[arg(long, env = "PICTUREDAY_PREVIEW_TTL_SECS")]
     pub preview_ttl_secs: Option<u64>,
+    /// What a photo and an upload may be (`PICTUREDAY_MAX_FILE_BYTES`, …).
+    #[command(flatten)]
+    pub photos: PhotoArgs,
+    /// How long uploaded originals are kept (`PICTUREDAY_ORIGINALS_RETENTION_DAYS`, …).
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// How long what users uploaded is kept, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RetentionArgs {
+    /// Days an upload's original files are kept after its job ends (default 30; 0 deletes them
+    /// as soon as the job ends). Renditions, which are the photos, are not affected.
+    #[arg(long, env = "PICTUREDAY_ORIGINALS_RETENTION_DAYS")]
+    pub originals_retention_days: Option<u64>,
+    /// Seconds between two looks for originals that are due (default 3600).
+    #[arg(long, env = "PICTUREDAY_RETENTION_CHECK_SECS")]
+    pub retention_check_secs: Option<u64>,
+}
+
+/// How long what users uploaded is kept, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// After its job ends, how long an upload's originals are kept.
+    pub originals: Duration,
+    /// How often due originals are looked for.
+    pub check_every: Duration,
+}
+
+impl Retention {
+    const DEFAULT_DAYS: u64 = 30;
+    const DEFAULT_CHECK: Duration = Duration::from_secs(3600);
+
+    fn from_args(args: &RetentionArgs) -> Result<Self, ConfigError> {
+        let days = args.originals_retention_days.unwrap_or(Self::DEFAULT_DAYS);
+        let originals = days
+            .checked_mul(86_400)
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "PICTUREDAY_ORIGINALS_RETENTION_DAYS",
+                reason: format!("{days} days is too long"),
+            })?;
+        let check_every = match args.retention_check_secs {
+            None => Self::DEFAULT_CHECK,
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name: "PICTUREDAY_RETENTION_CHECK_SECS",
+                    reason: "it must be at least 1".into(),
+                });
+            }
+            Some(secs) => Duration::from_secs(secs),
+        };
+        Ok(Self {
+            originals,
+            check_every,
+        })
+    }
 }
 
 /// Settings after defaults are applied and values validated. What a service does not use may be
@@ -95,6 +152,107 @@ pub struct Settings {
     pub stall_after: Duration,
     /// How long after a preview finished it may still be applied.
     pub preview_ttl: Duration,
+    pub photos: PhotoLimits,
+    pub retention: Retention,
+    /// The limits of this process's HTTP listener ([`Settings::with_http`]).
+    pub http: crate::http_limits::HttpLimits,
+}
+
+/// Limits on uploads and photos, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PhotoArgs {
+    /// Largest photo file, in bytes (default 50 MiB): ingest refuses a larger `files` part as it
+    /// arrives, the image-processor a larger archive entry.
+    #[arg(long, env = "PICTUREDAY_MAX_FILE_BYTES")]
+    pub max_file_bytes: Option<u64>,
+    /// Largest import request, every part together, in bytes (default 10 GiB).
+    #[arg(long, env = "PICTUREDAY_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Smallest photo as displayed, `WIDTHxHEIGHT` (default `120x150`).
+    #[arg(long, env = "PICTUREDAY_MIN_PHOTO_SIZE")]
+    pub min_photo_size: Option<String>,
+    /// How wide a photo may be for its height, `MIN-MAX` (default `0.5-1.5`).
+    #[arg(long, env = "PICTUREDAY_PHOTO_ASPECT")]
+    pub photo_aspect: Option<String>,
+}
+
+/// Limits on uploads and photos, validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhotoLimits {
+    pub max_file_bytes: u64,
+    pub max_upload_bytes: u64,
+    pub min_width: u32,
+    pub min_height: u32,
+    pub min_aspect: f64,
+    pub max_aspect: f64,
+}
+
+impl Default for PhotoLimits {
+    /// Portraits at least 120×150, 0.5 to 1.5 as wide as high; 50 MiB a file, 10 GiB a request.
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 50 * 1024 * 1024,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            min_width: 120,
+            min_height: 150,
+            min_aspect: 0.5,
+            max_aspect: 1.5,
+        }
+    }
+}
+
+impl PhotoLimits {
+    fn from_args(args: &PhotoArgs) -> Result<Self, ConfigError> {
+        let mut limits = Self::default();
+        let invalid = |name, reason: &str| ConfigError::Invalid {
+            name,
+            reason: reason.to_owned(),
+        };
+        match args.max_file_bytes {
+            Some(0) => {
+                return Err(invalid(
+                    "PICTUREDAY_MAX_FILE_BYTES",
+                    "it must be at least 1",
+                ));
+            }
+            Some(n) => limits.max_file_bytes = n,
+            None => {}
+        }
+        match args.max_upload_bytes {
+            Some(0) => {
+                return Err(invalid(
+                    "PICTUREDAY_MAX_UPLOAD_BYTES",
+                    "it must be at least 1",
+                ));
+            }
+            Some(n) => limits.max_upload_bytes = n,
+            None => {}
+        }
+        if let Some(raw) = &args.min_photo_size {
+            let size = raw
+                .split_once(['x', 'X', '×'])
+                .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)));
+            (limits.min_width, limits.min_height) = size.ok_or_else(|| {
+                invalid(
+                    "PICTUREDAY_MIN_PHOTO_SIZE",
+                    "write it as WIDTHxHEIGHT, e.g. 120x150",
+                )
+            })?;
+        }
+        if let Some(raw) = &args.photo_aspect {
+            let window = raw
+                .split_once('-')
+                .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)))
+                .filter(|&(lo, hi): &(f64, f64)| lo > 0.0 && lo <= hi && hi.is_finite());
+            (limits.min_aspect, limits.max_aspect) = window.ok_or_else(|| {
+                invalid(
+                    "PICTUREDAY_PHOTO_ASPECT",
+                    "write it as MIN-MAX, e.g. 0.5-1.5",
+                )
+            })?;
+        }
+        Ok(limits)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +358,11 @@ impl Settings {
             args.preview_ttl_secs,
             DEFAULT_PREVIEW_TTL,
         )?;
+        let photos = PhotoLimits::from_args(&args.photos)?;
+        let retention = Retention::from_args(&args.retention)?;
         Ok(Self {
+            photos,
+            retention,
             database_url,
             nats_url,
             storage,
@@ -212,7 +374,15 @@ impl Settings {
             job_deadline,
             stall_after,
             preview_ttl,
+            http: crate::http_limits::HttpLimits::default(),
         })
+    }
+
+    /// These settings with the HTTP limits read from `args` (they live beside the listen
+    /// address, which only binaries with a listener have).
+    pub fn with_http(mut self, args: &crate::http_limits::HttpArgs) -> Result<Self, ConfigError> {
+        self.http = crate::http_limits::HttpLimits::from_args(args)?;
+        Ok(self)
     }
 
     /// As [`Settings::build`], with storage already made (tests pin an S3 endpoint and keys
@@ -334,6 +504,8 @@ mod tests {
             job_deadline_secs: None,
             stall_after_secs: None,
             preview_ttl_secs: None,
+            photos: PhotoArgs::default(),
+            retention: RetentionArgs::default(),
         }
     }
 
@@ -431,6 +603,39 @@ mod tests {
         );
         assert!(settings.storage().is_err());
         assert!(settings.operator_token().is_err());
+        Ok(())
+    }
+    #[test]
+    fn photo_limits_have_defaults_and_name_a_bad_setting() -> anyhow::Result<()> {
+        let mut args = args();
+        assert_eq!(build(&args, "/tmp/photos")?.photos, PhotoLimits::default());
+        args.photos.min_photo_size = Some("200x250".into());
+        args.photos.photo_aspect = Some("0.7-0.9".into());
+        args.photos.max_file_bytes = Some(1000);
+        let photos = build(&args, "/tmp/photos")?.photos;
+        assert_eq!(
+            (
+                photos.min_width,
+                photos.min_height,
+                photos.min_aspect,
+                photos.max_aspect
+            ),
+            (200, 250, 0.7, 0.9)
+        );
+        assert_eq!(photos.max_file_bytes, 1000);
+        for (size, aspect, name) in [
+            ("200", "0.5-1.5", "PICTUREDAY_MIN_PHOTO_SIZE"),
+            ("200x250", "1.5-0.5", "PICTUREDAY_PHOTO_ASPECT"),
+            ("200x250", "0-1", "PICTUREDAY_PHOTO_ASPECT"),
+        ] {
+            args.photos.min_photo_size = Some(size.into());
+            args.photos.photo_aspect = Some(aspect.into());
+            let bad = build(&args, "/tmp/photos").map(|_| ());
+            assert!(
+                matches!(&bad, Err(e) if e.to_string().starts_with(&format!("{name} is invalid"))),
+                "{bad:?}"
+            );
+        }
         Ok(())
     }
 }

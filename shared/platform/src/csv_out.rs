@@ -10,6 +10,10 @@ pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Writes rows of cells as CSV, every cell made safe.
+///
+/// The writer keeps no state from one row to the next that changes the bytes, so rows written by
+/// separate builders and joined are what one builder writes: a streamed report writes each page
+/// with a builder of its own and never holds the whole file.
 pub struct CsvBuilder {
     writer: csv::Writer<Vec<u8>>,
 }
@@ -54,6 +58,30 @@ mod tests {
             text,
             "\"'=HYPERLINK(\"\"x\"\")\",'+1,'-2,'@SUM(A1),plain,\"a,b\"\r\n"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn pages_written_apart_join_into_the_whole() -> anyhow::Result<()> {
+        let rows = [
+            ["role", "name", "note"],
+            ["student", "=cmd", "line\nbreak"],
+            ["staff", "a \"b\"", ""],
+            ["student", "plain", "-1,2"],
+        ];
+        let mut whole = CsvBuilder::new();
+        for row in rows {
+            whole.row(row)?;
+        }
+        let mut joined = Vec::new();
+        for page in rows.chunks(2) {
+            let mut csv = CsvBuilder::new();
+            for row in page {
+                csv.row(*row)?;
+            }
+            joined.extend(csv.finish()?);
+        }
+        assert_eq!(joined, whole.finish()?);
         Ok(())
     }
 }

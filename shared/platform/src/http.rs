@@ -222,6 +222,24 @@ impl Page {
             ))),
         }
     }
+
+    /// The id to continue after. Every paginated list is keyed by UUIDs (people, jobs) and
+    /// compares them as text, so anything but a canonical UUID — which no `next_after` ever
+    /// was — is refused rather than silently answered with a first or an empty page.
+    pub fn after(&self) -> Result<Option<&str>, ApiError> {
+        let Some(raw) = self.after.as_deref() else {
+            return Ok(None);
+        };
+        match uuid::Uuid::try_parse(raw) {
+            Ok(id) if id.hyphenated().to_string() == raw => Ok(Some(raw)),
+            _ => {
+                let shown: String = raw.chars().take(64).collect();
+                Err(ApiError::BadRequest(format!(
+                    "after={shown:?}: not a cursor of this list; pass the previous page's next_after"
+                )))
+            }
+        }
+    }
 }
 
 /// One page of a list, with the cursor for the next (absent on the last page).
@@ -257,6 +275,27 @@ mod page_tests {
         assert_eq!(filter.page.after.as_deref(), Some("p1"));
         assert_eq!(query::<Filter>("/people")?.page.limit, None);
         assert!(query::<Filter>("/people?limit=many").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn only_an_id_from_a_page_is_a_cursor() -> anyhow::Result<()> {
+        let id = "0196f1c2-7d3a-7c4e-8a1b-2c3d4e5f6a7b";
+        assert_eq!(query::<Page>(&format!("/p?after={id}"))?.after()?, Some(id));
+        assert_eq!(query::<Page>("/p")?.after()?, None);
+        for bad in [
+            "p1",
+            "",
+            "0196F1C2-7D3A-7C4E-8A1B-2C3D4E5F6A7B",
+            "zzz%27%20or%201=1",
+        ] {
+            let page = query::<Page>(&format!("/p?after={bad}"))?;
+            let refused = page.after().map_err(|e| e.to_string());
+            assert!(
+                matches!(&refused, Err(m) if m.starts_with("after=")),
+                "{bad}: {refused:?}"
+            );
+        }
         Ok(())
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+use crate::nats_client::NatsAddress;
+
 #[derive(Debug, thiserror::Error)]
 pub enum NatsServerError {
     #[error(
@@ -99,20 +101,27 @@ impl NatsServer {
             .map_err(io(store_dir))?;
         let config = store_dir.join("nats-server.conf");
         let pid_file = store_dir.join("nats-server.pid");
+        let token = client_token(store_dir).await?;
         stop_orphan(&pid_file, &config).await;
         let log = store_dir.join("nats-server.log");
         // A fresh log each start, so the port read below is this run's.
         let _ = tokio::fs::remove_file(&log).await;
         let port = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        // Clients must present the token: on a shared machine any local process could otherwise
+        // read every district's events and publish forged ones.
         let text = format!(
             "# Written by Pictureday at each start.\n\
              listen: \"127.0.0.1:{port}\"\n\
              pid_file: {pid}\n\
+             authorization {{\n  token: {token}\n}}\n\
              jetstream {{\n  store_dir: {store}\n  sync_interval: always\n}}\n",
             pid = serde_json::Value::String(pid_file.display().to_string()),
             store = serde_json::Value::String(store_dir.display().to_string()),
+            token = serde_json::Value::String(token.clone()),
         );
-        tokio::fs::write(&config, text).await.map_err(io(&config))?;
+        write_private(&config, text.as_bytes())
+            .await
+            .map_err(io(&config))?;
         let child = Command::new(&binary)
             .arg("--config")
             .arg(&config)
@@ -131,6 +140,7 @@ impl NatsServer {
         loop {
             let text = tokio::fs::read_to_string(&log).await.unwrap_or_default();
             if let Some(url) = listening_url(&text) {
+                let url = NatsAddress::with_token(&url, &token);
                 return Ok(Self { child, url });
             }
             if tokio::time::Instant::now() > deadline {
@@ -140,6 +150,8 @@ impl NatsServer {
         }
     }
 
+    /// The URL clients connect with, its token included (`nats://TOKEN@127.0.0.1:PORT`): pass it
+    /// to `NatsAddress`, never to a log.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -157,6 +169,11 @@ impl NatsServer {
     /// The loopback port it listens on.
     pub fn port(&self) -> Option<u16> {
         self.url.rsplit(':').next()?.parse().ok()
+    }
+
+    /// The URL without its token, for messages (and for tests that must be refused).
+    pub fn url_without_credentials(&self) -> String {
+        NatsAddress::parse(&self.url).url
     }
 
     /// Stops the server with SIGTERM, so it closes its JetStream files cleanly.
@@ -180,6 +197,45 @@ impl NatsServer {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The token clients of this store's server present: made once, kept beside the store (0600), so
+/// a restarted server and its reconnecting clients agree.
+async fn client_token(store_dir: &Path) -> Result<String, NatsServerError> {
+    let path = store_dir.join("nats.token");
+    let io = |source| NatsServerError::Io {
+        path: path.clone(),
+        source,
+    };
+    match tokio::fs::read_to_string(&path).await {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io(error)),
+    }
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, token.as_bytes()).await.map_err(io)?;
+    Ok(token)
+}
+
+/// Writes a file only its owner may read (it holds a secret).
+async fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await?;
+    // A file made before with wider permissions is narrowed too.
+    tokio::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).await?;
+    file.write_all(contents).await?;
+    file.sync_all().await
 }
 
 /// A nats-server left running on this store by a launcher that was killed outright (it had no

@@ -126,10 +126,8 @@ pub async fn serve(
             workers.spawn(supervise(component_name, name, make, shutdown));
         }
     }
-    let server_shutdown = shutdown.clone();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
-    let served = server.await;
+    let limits = connections.settings().http.clone();
+    let served = crate::http_server::serve_router(listener, router, limits, shutdown.clone()).await;
     // The server only returns on shutdown or failure; make sure workers stop too.
     shutdown.cancel();
     while workers.join_next().await.is_some() {}
@@ -244,6 +242,9 @@ pub struct ServiceArgs {
     pub listen: std::net::SocketAddr,
 
     #[command(flatten)]
+    pub http: crate::http_limits::HttpArgs,
+
+    #[command(flatten)]
     pub common: crate::config::CommonArgs,
 }
 
@@ -256,7 +257,7 @@ pub type BuildFn =
 pub async fn run_service(service_name: &str, build: BuildFn) -> anyhow::Result<()> {
     let args: ServiceArgs = crate::config_file::parse_args()?;
     crate::telemetry::init(service_name);
-    let settings = crate::config::Settings::from_args(&args.common)?;
+    let settings = crate::config::Settings::from_args(&args.common)?.with_http(&args.http)?;
     let connections = Connections::new(settings);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());

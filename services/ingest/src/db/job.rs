@@ -18,6 +18,9 @@ pub struct Model {
     pub replace: pictureday_contract::events::ReplacePolicy,
     /// The photographer's index (`MASTER.TXT`) the upload was matched by, if any.
     pub index_name: Option<String>,
+    /// When the upload's original files were deleted, the retention period over.
+    pub originals_purged_at: Option<DateTimeUtc>,
+    pub originals_purged_objects: Option<i64>,
     /// Set once every event of the job is published; unset jobs are published again at start.
     pub published_at: Option<DateTimeUtc>,
 }

@@ -20,6 +20,9 @@ pub struct Model {
     /// Why the upload itself rules out matching this file.
     #[sea_orm(column_type = "Text", nullable)]
     pub unmatchable: Option<String>,
+    /// Why ingest rejected this file without reading it (an unsafe path, a damaged entry).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub rejected: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,7 +14,12 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(ImportOptionsAndIndexes)]
+        vec![
+            Box::new(Initial),
+            Box::new(ImportOptionsAndIndexes),
+            Box::new(IngestRejections),
+            Box::new(OriginalsRetention),
+        ]
     }
 }
 
@@ -119,6 +124,79 @@ impl MigrationTrait for ImportOptionsAndIndexes {
         ] {
             manager
                 .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The reason ingest rejects a file itself (an archive entry with an unsafe path or damaged data).
+struct IngestRejections;
+
+impl MigrationName for IngestRejections {
+    fn name(&self) -> &str {
+        "m20261201_000003_ingest_rejections"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IngestRejections {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("job_files")
+                    .add_column_if_not_exists(text_null("rejected"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("job_files")
+                    .drop_column("rejected")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// When a job's originals were deleted after the retention period, and how many objects went.
+struct OriginalsRetention;
+
+impl MigrationName for OriginalsRetention {
+    fn name(&self) -> &str {
+        "m20261201_000004_originals_retention"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OriginalsRetention {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            timestamp_with_time_zone_null("originals_purged_at"),
+            big_integer_null("originals_purged_objects"),
+        ];
+        for mut column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("jobs")
+                        .add_column_if_not_exists(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["originals_purged_objects", "originals_purged_at"] {
+            manager
+                .alter_table(Table::alter().table("jobs").drop_column(column).to_owned())
                 .await?;
         }
         Ok(())

@@ -149,6 +149,22 @@ impl MigrationTrait for MatchingFields {
                 )
                 .await?;
         }
+        // The missing-photos report reads a district's people in pages in this order; without
+        // the index each page sorts the whole district again.
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("people_district_report_order")
+                    .table("people")
+                    .col("district_id")
+                    .col("school")
+                    .col("last_name")
+                    .col("first_name")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -162,6 +178,14 @@ impl MigrationTrait for MatchingFields {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("people_district_report_order")
+                    .table("people")
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(
                 Table::drop()

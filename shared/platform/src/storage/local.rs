@@ -1,12 +1,41 @@
 //! Storage in a local directory: writes are renames, so a reader never sees half an object.
 
 use std::io::SeekFrom;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{StorageError, check_key};
+
+/// Objects and their folders are readable by the service's own user only.
+const PRIVATE_FILE: u32 = 0o600;
+const PRIVATE_DIR: u32 = 0o700;
+
+/// `create_dir_all`, with every folder it makes private.
+async fn private_dirs(path: &Path) -> std::io::Result<()> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true).mode(PRIVATE_DIR);
+    builder.create(path).await
+}
+
+/// The files below `dir`, counted (what a deletion removes).
+async fn count_files(dir: &Path) -> std::io::Result<u64> {
+    let mut count = 0;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = tokio::fs::read_dir(&dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_dir() {
+                pending.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -15,12 +44,15 @@ pub struct LocalStore {
 
 impl LocalStore {
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
-        tokio::fs::create_dir_all(root)
+        let io = |source| StorageError::Io {
+            key: root.display().to_string(),
+            source,
+        };
+        private_dirs(root).await.map_err(io)?;
+        // Photos of children: only the service's own user may list or read them.
+        tokio::fs::set_permissions(root, std::fs::Permissions::from_mode(PRIVATE_DIR))
             .await
-            .map_err(|source| StorageError::Io {
-                key: root.display().to_string(),
-                source,
-            })?;
+            .map_err(io)?;
         Ok(Self {
             root: root.to_owned(),
         })
@@ -55,7 +87,7 @@ impl LocalStore {
 
     async fn ensure_parent(&self, key: &str, path: &Path) -> Result<(), StorageError> {
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
+            private_dirs(parent)
                 .await
                 .map_err(|source| StorageError::Io {
                     key: key.into(),
@@ -63,6 +95,25 @@ impl LocalStore {
                 })?;
         }
         Ok(())
+    }
+
+    /// Deletes every object under `prefix/`; returns how many there were.
+    pub(super) async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let dir = self.path(prefix)?;
+        let io = |source| StorageError::Io {
+            key: prefix.into(),
+            source,
+        };
+        let count = match count_files(&dir).await {
+            Ok(count) => count,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(e)),
+        };
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io(e)),
+        }
     }
 
     pub(super) async fn put_file(&self, key: &str, source_path: &Path) -> Result<(), StorageError> {
@@ -78,7 +129,10 @@ impl LocalStore {
             tokio::fs::copy(source_path, &path).await.map_err(io)?;
             tokio::fs::remove_file(source_path).await.map_err(io)?;
         }
-        Ok(())
+        // A spooled file was made with the process's umask; an object is its owner's alone.
+        tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(PRIVATE_FILE))
+            .await
+            .map_err(io)
     }
 
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
@@ -93,7 +147,12 @@ impl LocalStore {
         // On disk before it is renamed into place: an event saying the object exists is
         // published right after, and must not outlive it in a power cut.
         let written = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(PRIVATE_FILE)
+                .open(&tmp)
+                .await?;
             tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
             tokio::io::AsyncWriteExt::flush(&mut file).await?;
             file.sync_all().await?;
@@ -152,6 +211,43 @@ impl LocalStore {
 mod tests {
     use super::super::{Storage, StorageConfig};
     use super::*;
+
+    #[tokio::test]
+    async fn objects_are_private_and_a_prefix_is_deleted_whole() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("photos");
+        let store = Storage::open(&StorageConfig::Local { root: root.clone() }).await?;
+        store
+            .put_bytes("d/uploads/j1/files/0", Bytes::from_static(b"a"))
+            .await?;
+        let spooled = dir.path().join("spooled");
+        std::fs::write(&spooled, b"b")?;
+        store.put_file("d/uploads/j1/files/1", &spooled).await?;
+        store
+            .put_bytes("d/uploads/j2/files/0", Bytes::from_static(b"c"))
+            .await?;
+        let mode = |path: &Path| -> anyhow::Result<u32> {
+            Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+        };
+        assert_eq!(mode(&root)?, PRIVATE_DIR);
+        assert_eq!(mode(&root.join("d/uploads/j1"))?, PRIVATE_DIR);
+        assert_eq!(mode(&root.join("d/uploads/j1/files/0"))?, PRIVATE_FILE);
+        assert_eq!(mode(&root.join("d/uploads/j1/files/1"))?, PRIVATE_FILE);
+
+        assert_eq!(store.delete_prefix("d/uploads/j1").await?, 2);
+        assert!(!root.join("d/uploads/j1").exists());
+        assert_eq!(
+            store.get("d/uploads/j2/files/0").await?,
+            Bytes::from_static(b"c")
+        );
+        assert_eq!(
+            store.delete_prefix("d/uploads/j1").await?,
+            0,
+            "nothing left"
+        );
+        assert!(store.delete_prefix("d/../x").await.is_err());
+        Ok(())
+    }
 
     #[tokio::test]
     async fn local_store_round_trips_and_refuses_escapes() -> anyhow::Result<()> {

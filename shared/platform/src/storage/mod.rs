@@ -122,6 +122,15 @@ impl Storage {
         }
     }
 
+    /// Deletes every object under `prefix` (a key's leading folders, without the final `/`:
+    /// `springfield/uploads/<job>`); returns how many were deleted.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        match self {
+            Storage::Local(store) => store.delete_prefix(prefix).await,
+            Storage::S3(store) => store.delete_prefix(prefix).await,
+        }
+    }
+
     /// Reads `len` bytes at `offset` (one entry of a stored zip).
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
         match self {

@@ -233,6 +233,44 @@ impl S3Store {
         })
     }
 
+    /// Deletes every object under `prefix/`, one request each (not every S3-compatible server
+    /// takes batch deletes); returns how many were deleted.
+    pub(super) async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let under = format!("{}/", self.object_key(prefix)?);
+        let mut deleted = 0u64;
+        loop {
+            // Listed again from the start each round: what was deleted is gone from the list,
+            // so no continuation token can go stale.
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&under)
+                .max_keys(1000)
+                .send()
+                .await
+                .map_err(|e| request_error(prefix, e))?;
+            let keys: Vec<String> = listed
+                .contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_owned))
+                .collect();
+            if keys.is_empty() {
+                return Ok(deleted);
+            }
+            for key in keys {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| request_error(prefix, e))?;
+                deleted += 1;
+            }
+        }
+    }
+
     /// Uploads a local file, streaming it from disk (in parts when it is large), then removes it.
     pub(super) async fn put_file(&self, key: &str, path: &Path) -> Result<(), StorageError> {
         let object = self.object_key(key)?;

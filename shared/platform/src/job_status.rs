@@ -1,5 +1,6 @@
 //! Asks reporting how a job stands (`pictureday.reporting.job`). Only reporting knows whether
-//! every file of a job has its outcome, so roster asks it before applying a preview. Reporting
+//! every file of a job has its outcome: roster asks it before applying a preview, ingest before
+//! deleting a job's originals. Reporting
 //! answers from its projection, the truth: the last `job.status` on the status stream may be
 //! older (a status publish that failed is only logged, and a replica's throttled progress can
 //! land after another replica's final state).
@@ -10,7 +11,7 @@ use pictureday_contract::DistrictId;
 use pictureday_contract::events::{JobQuery, JobStatus, JobStatusResponse, SCHEMA_VERSION};
 use pictureday_contract::subjects::REPORTING_JOB_SUBJECT;
 
-/// How long roster waits for reporting's answer.
+/// How long the asker waits for reporting's answer.
 const PATIENCE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
