@@ -35,7 +35,11 @@ pub fn resolve(index: &DistrictIndex, query: &MatchQuery) -> LookupResult {
                 matched_by,
             },
             None => LookupResult::Unmatched {
-                reason: "the roster changed while this file was matched; it will be retried".into(),
+                // Positions come from the same index, so this cannot happen; if it ever did, the
+                // file must not go to anyone, and the reason must not promise a retry.
+                reason:
+                    "the roster's index for this district was inconsistent; upload the file again"
+                        .into(),
             },
         },
         Err(reason) => LookupResult::Unmatched { reason },
