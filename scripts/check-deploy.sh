@@ -240,6 +240,13 @@ try:
 except Exception as e:  # required "secrets.databaseUrl …"
     check("rendering without secrets fails with a message", "secrets.databaseUrl" in str(e), str(e)[:300])
 
+try:
+    with native_stderr_quiet():
+        render(merged(ci_values["test-values.yaml"], {"nats": {"url": "nats://token@nats:4222"}}))
+    check("rendering with credentials in nats.url fails with a message", False)
+except Exception as e:
+    check("rendering with credentials in nats.url fails with a message", "secrets.natsUrl" in str(e), str(e)[:300])
+
 def docs(out):
     objs = []
     for path, text in out.items():
@@ -323,8 +330,20 @@ for name, over in ci_values.items():
             if target:
                 check(f"[{name}] {kind} {oname} targets a Deployment", target in deps)
     cm = next(iter(kinds["ConfigMap"].values()))["data"]
-    check(f"[{name}] ConfigMap has NATS_URL, PICTUREDAY_STORAGE, PICTUREDAY_SPOOL_DIR",
-          all(cm.get(k) for k in ("NATS_URL", "PICTUREDAY_STORAGE", "PICTUREDAY_SPOOL_DIR")))
+    check(f"[{name}] ConfigMap has PICTUREDAY_STORAGE, PICTUREDAY_SPOOL_DIR",
+          all(cm.get(k) for k in ("PICTUREDAY_STORAGE", "PICTUREDAY_SPOOL_DIR")))
+    if v["secrets"].get("natsUrl"):
+        secret = next(iter(kinds["Secret"].values()))
+        from_secret = all(
+            any(e["name"] == "NATS_URL" and e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") == v["secrets"]["keys"]["natsUrl"]
+                for e in d["spec"]["template"]["spec"]["containers"][0].get("env", []))
+            for dn, d in deps.items() if dn not in gateways)
+        check(f"[{name}] NATS credentials only in the Secret: every service reads NATS_URL from it",
+              "NATS_URL" not in cm and from_secret
+              and secret.get("stringData", {}).get(v["secrets"]["keys"]["natsUrl"]) == v["secrets"]["natsUrl"])
+    else:
+        check(f"[{name}] ConfigMap has NATS_URL, without credentials",
+              cm.get("NATS_URL") and "@" not in cm["NATS_URL"])
     check(f"[{name}] ConfigMap carries the JetStream replicas and ack wait from values",
           cm.get("PICTUREDAY_NATS_REPLICAS") == str(v["nats"]["replicas"])
           and cm.get("PICTUREDAY_ACK_WAIT_SECS") == str(v["nats"]["ackWaitSeconds"]))

@@ -77,6 +77,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-secrets" (include "pictureday.fullname" .)) .Values.secrets.existingSecret }}
 {{- end }}
 
+{{/* "true" when the services read NATS_URL (with its credentials) from the Secret. */}}
+{{- define "pictureday.natsUrlInSecret" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- if .Values.secrets.natsUrlInExistingSecret }}true{{ end }}
+{{- else if .Values.secrets.natsUrl }}true{{ end }}
+{{- end }}
+
 {{/* Rolls every pod when the settings or the chart's own Secret change. */}}
 {{- define "pictureday.checksums" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
@@ -101,6 +108,13 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- if include "pictureday.natsUrlInSecret" $root }}
+- name: NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $keys.natsUrl }}
+{{- end }}
 {{- if $database }}
 - name: DATABASE_URL
   valueFrom:

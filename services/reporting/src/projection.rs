@@ -261,6 +261,19 @@ fn apply_to_file(
                 job.matched += 1;
             }
         }
+        Event::Unmatched(_) | Event::Rejected(_) | Event::Applied(_)
+            if contradicts_final_outcome(event, file.outcome) =>
+        {
+            // A file has exactly one outcome: a later event claiming another (a forged or
+            // misrouted one) changes neither the log row nor the counts.
+            tracing::warn!(
+                district = %file.district_id,
+                job = %file.job_id,
+                seq = file.seq,
+                outcome = file.outcome.as_str(),
+                "event contradicting a file's final outcome ignored"
+            );
+        }
         Event::Unmatched(e) => {
             if !file.unmatched {
                 file.unmatched = true;
@@ -277,6 +290,11 @@ fn apply_to_file(
         Event::Rejected(e) => {
             if let Some(person) = &e.person_id {
                 file.person_id = Some(person.to_string());
+            }
+            if file.outcome == Outcome::Previewed {
+                // Applying the preview failed for this file: it leaves the previewed count.
+                job.previewed -= 1;
+                file.applied = false;
             }
             if !file.rejected {
                 file.rejected = true;
@@ -309,6 +327,23 @@ fn apply_to_file(
             file.outcome = e.outcome.into();
             file.reason = applied_reason(e);
         }
+    }
+}
+
+/// Whether `event` claims an outcome other than the file's final one. Redeliveries repeat the
+/// same outcome; a previewed file moves on once; an applied file may be re-described within
+/// its bucket (applied, replaced, superseded) by a redelivered apply.
+fn contradicts_final_outcome(event: &Event, current: Outcome) -> bool {
+    let unmatched_or_rejected = matches!(current, Outcome::Unmatched | Outcome::Rejected);
+    let placed = matches!(
+        current,
+        Outcome::Applied | Outcome::Replaced | Outcome::Superseded | Outcome::Skipped
+    );
+    match event {
+        Event::Unmatched(_) => placed || current == Outcome::Rejected,
+        Event::Rejected(_) => placed || current == Outcome::Unmatched,
+        Event::Applied(_) => unmatched_or_rejected,
+        _ => false,
     }
 }
 

@@ -195,3 +195,62 @@ fn an_applied_file_counts_as_matched_and_processed_whatever_arrives_first() {
     assert_eq!((job.matched, job.processed, job.applied), (1, 1, 1));
     assert_eq!(file.outcome, Outcome::Applied);
 }
+
+fn rejected(seq: u32) -> Event {
+    Event::Rejected(PhotoRejected {
+        v: SCHEMA_VERSION,
+        file: file_ref(seq),
+        person_id: None,
+        reason: "forged".into(),
+    })
+}
+
+#[test]
+fn a_later_event_never_overwrites_a_final_outcome() {
+    let now = Utc::now();
+    let mut job = new_job(&district(), "j1", now);
+    job.created_seen = true;
+    job.files = 1;
+    let mut file = new_file(&file_ref(0), now);
+    project(
+        &mut job,
+        &mut file,
+        &applied(0, ApplyOutcome::Applied, None),
+    );
+    // A rejection claimed after the file was applied (forged, or from another job's replay).
+    project(&mut job, &mut file, &rejected(0));
+    assert_eq!(file.outcome, Outcome::Applied);
+    assert_eq!(file.reason, None);
+    assert_eq!((job.applied, job.rejected), (1, 0));
+    assert_eq!(job.state, JobState::Finished);
+
+    // And the other way round: a rejected file stays rejected.
+    let mut other = new_file(&file_ref(0), now);
+    let mut second = new_job(&district(), "j1", now);
+    second.created_seen = true;
+    second.files = 1;
+    project(&mut second, &mut other, &rejected(0));
+    project(
+        &mut second,
+        &mut other,
+        &applied(0, ApplyOutcome::Applied, None),
+    );
+    assert_eq!(other.outcome, Outcome::Rejected);
+    assert_eq!((second.applied, second.rejected), (0, 1));
+}
+
+#[test]
+fn a_previewed_file_rejected_on_apply_leaves_the_previewed_count() {
+    let mut job = preview_job(1);
+    let mut file = new_file(&file_ref(0), Utc::now());
+    project(
+        &mut job,
+        &mut file,
+        &applied(0, ApplyOutcome::Previewed, Some("would apply")),
+    );
+    assert_eq!(counts(&job), (0, 0, 1));
+    project(&mut job, &mut file, &rejected(0));
+    assert_eq!(counts(&job), (0, 0, 0));
+    assert_eq!(job.rejected, 1);
+    assert_eq!(file.outcome, Outcome::Rejected);
+}
