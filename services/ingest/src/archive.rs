@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use pictureday_platform::text::printable;
+
 use crate::pspa::IndexKind;
 use crate::zipdir::{self, DirectoryError, RawEntry};
 
@@ -169,7 +171,7 @@ pub fn list(path: &Path, name: &str) -> Result<ArchiveListing, ArchiveError> {
             method: entry.method,
             crc32: entry.crc32,
             encrypted: entry.encrypted,
-            name: entry.name,
+            name: printable(&entry.name),
             rejected: None,
         });
     }
@@ -179,9 +181,10 @@ pub fn list(path: &Path, name: &str) -> Result<ArchiveListing, ArchiveError> {
 
 /// An entry listed only to be rejected: nothing of it is ever read.
 fn rejected(entry: RawEntry, reason: impl Fn(&str) -> String) -> ArchiveEntry {
+    let name = printable(&entry.name);
     ArchiveEntry {
-        rejected: Some(reason(&entry.name)),
-        name: entry.name,
+        rejected: Some(reason(&name)),
+        name,
         data_offset: 0,
         compressed_size: 0,
         uncompressed_size: 0,

@@ -63,6 +63,13 @@ pub fn parse(source: &str, data: &[u8]) -> Mapping {
             ));
             continue;
         };
+        if key.chars().chain(file.chars()).any(char::is_control) {
+            // Never a real id or file name, and not storable as text everywhere (NUL).
+            mapping.warnings.push(format!(
+                "{source} row {row}: contains a control character; skipped"
+            ));
+            continue;
+        }
         if row == 1 && !file.contains('.') && !key.contains('@') {
             mapping.warnings.push(format!(
                 "{source} row 1 looks like a header ({key}, {file}) and was skipped; a mapping has no header"
@@ -90,6 +97,19 @@ pub fn parse(source: &str, data: &[u8]) -> Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_with_control_characters_are_skipped() {
+        let mapping = parse("m.csv", b"S74\0,74.jpg\nS75,75\x07.jpg\nS76,76.jpg\n");
+        assert_eq!(
+            mapping.warnings,
+            [
+                "m.csv row 1: contains a control character; skipped",
+                "m.csv row 2: contains a control character; skipped"
+            ]
+        );
+        assert_eq!(mapping.by_file.len(), 1);
+    }
 
     #[test]
     fn maps_files_to_keys_with_rows() {

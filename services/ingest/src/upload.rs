@@ -14,6 +14,7 @@ use pictureday_contract::events::{MappedKey, Source};
 use pictureday_contract::keys;
 use pictureday_platform::http::ApiError;
 use pictureday_platform::storage::Storage;
+use pictureday_platform::text::printable;
 use tokio::io::AsyncWriteExt;
 
 use crate::archive::{self, MAX_MAPPING_BYTES};
@@ -148,7 +149,7 @@ fn part_file_name(field: &Field<'_>, part: usize) -> Result<String, ApiError> {
             "form part {part} (files) has no file name"
         )));
     }
-    Ok(name.to_owned())
+    Ok(printable(name))
 }
 
 pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Received, ApiError> {
@@ -173,7 +174,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             "mapping" => {
                 let name = field
                     .file_name()
-                    .map(|n| base_name(n).to_owned())
+                    .map(|n| printable(base_name(n)))
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| "mapping.csv".into());
                 if form_mapping.is_some() {
@@ -197,7 +198,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             "archive" => {
                 let name = field
                     .file_name()
-                    .map(|n| base_name(n).to_owned())
+                    .map(|n| printable(base_name(n)))
                     .unwrap_or_else(|| format!("archive {}", archives + 1));
                 let path: PathBuf = to.spool.join(format!("archive-{archives}.zip"));
                 spool(&mut field, &path, None, &mut budget).await?;

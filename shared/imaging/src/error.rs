@@ -79,9 +79,9 @@ pub enum ImageError {
     /// The image's shape is outside [`Limits::min_aspect`](crate::Limits) to
     /// [`Limits::max_aspect`](crate::Limits).
     #[error(
-        "the image is {width}×{height}, {:.1} wide for 1 high; a portrait is {min_aspect} to \
-         {max_aspect} as wide as high",
-        f64::from(*width) / f64::from((*height).max(1))
+        "the image is {width}×{height}, {}; a portrait is {min_aspect} to {max_aspect} as wide \
+         as high",
+        shape(*width, *height)
     )]
     NotPortrait {
         /// Width as displayed.
@@ -140,6 +140,17 @@ fn megapixels(pixels: u64) -> String {
     one_decimal(pixels as f64 / 1_000_000.0)
 }
 
+/// `7999.0 wide for 1 high`, or `1 wide for 7999.0 high` for a tall one: a ratio below 1 would
+/// round to nothing.
+fn shape(width: u32, height: u32) -> String {
+    let (width, height) = (f64::from(width.max(1)), f64::from(height.max(1)));
+    if width >= height {
+        format!("{:.1} wide for 1 high", width / height)
+    } else {
+        format!("1 wide for {:.1} high", height / width)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +203,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the image is 7999×1, 7999.0 wide for 1 high; a portrait is 0.5 to 1.5 as wide as high"
+        );
+        let tall = ImageError::NotPortrait {
+            width: 1,
+            height: 7999,
+            min_aspect: 0.5,
+            max_aspect: 1.5,
+        };
+        assert_eq!(
+            tall.to_string(),
+            "the image is 1×7999, 1 wide for 7999.0 high; a portrait is 0.5 to 1.5 as wide as high"
         );
         assert_eq!(
             ImageError::Truncated {

@@ -23,9 +23,24 @@ pub fn decode_spreadsheet_text(bytes: &[u8]) -> String {
     }
 }
 
+/// A name from an upload (a file or archive entry name) as it may be stored and shown: control
+/// characters, which no real name has and PostgreSQL cannot store (NUL), become U+FFFD.
+pub fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_not_kept_in_names() {
+        assert_eq!(printable("1.jpg\0../../evil"), "1.jpg\u{fffd}../../evil");
+        assert_eq!(printable("a\tb\x07.jpg"), "a\u{fffd}b\u{fffd}.jpg");
+        assert_eq!(printable("Zoë.jpg"), "Zoë.jpg");
+    }
 
     #[test]
     fn utf8_passes_and_windows_1252_is_decoded() {
