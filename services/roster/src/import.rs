@@ -1,12 +1,13 @@
-//! Applies a parsed roster to the database: people are upserted by SIS id, else by email.
+//! Applies a roster's rows to the database, a chunk at a time: people are upserted by SIS id,
+//! else by email.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pictureday_contract::DistrictId;
 use pictureday_contract::PersonId;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::db::person;
@@ -14,25 +15,54 @@ use crate::roster_csv::RosterRow;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportCounts {
-    pub created: u32,
-    pub updated: u32,
-    pub unchanged: u32,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
 }
 
 const INSERT_CHUNK: usize = 500;
 
-pub async fn upsert_people(
-    db: &DatabaseConnection,
+/// Applies one chunk of a roster's rows inside `txn` (the caller's short write transaction):
+/// the people the rows name are looked up by SIS id and email, then inserted or updated.
+///
+/// People the same import created in an earlier chunk (their `created_at` is the import's
+/// `stamp`) are not matched again, as if the whole file had been matched against the roster as
+/// it was before the import: chunking does not change what a file does.
+pub async fn upsert_chunk(
+    txn: &DatabaseTransaction,
     district: &DistrictId,
     rows: Vec<RosterRow>,
+    stamp: DateTime<Utc>,
 ) -> Result<ImportCounts, DbErr> {
-    // Who exists decides who is created: imports of one district take turns (others run on).
-    let txn = pictureday_platform::db::begin_write(db).await?;
-    pictureday_platform::db::lock_key(&txn, "roster-import", district.as_str()).await?;
-    let existing = person::Entity::find()
-        .filter(person::Column::DistrictId.eq(district.as_str()))
-        .all(&txn)
-        .await?;
+    let mut counts = ImportCounts::default();
+    if rows.is_empty() {
+        return Ok(counts);
+    }
+    let sis_ids: Vec<&str> = rows.iter().filter_map(|r| r.sis_id.as_deref()).collect();
+    let emails: Vec<&str> = rows.iter().filter_map(|r| r.email.as_deref()).collect();
+    let mut existing: Vec<person::Model> = Vec::new();
+    if !sis_ids.is_empty() {
+        existing.extend(
+            person::Entity::find()
+                .filter(person::Column::DistrictId.eq(district.as_str()))
+                .filter(person::Column::SisId.is_in(sis_ids))
+                .all(txn)
+                .await?,
+        );
+    }
+    if !emails.is_empty() {
+        let by_email = person::Entity::find()
+            .filter(person::Column::DistrictId.eq(district.as_str()))
+            .filter(person::Column::Email.is_in(emails))
+            .all(txn)
+            .await?;
+        let known: HashSet<String> = existing.iter().map(|p| p.id.clone()).collect();
+        existing.extend(by_email.into_iter().filter(|p| !known.contains(&p.id)));
+    }
+    // Same order as reading the whole district once did: by id, so that of two people with one
+    // email the same one is found.
+    existing.retain(|p| p.created_at != stamp);
+    existing.sort_by(|a, b| a.id.cmp(&b.id));
     let mut by_sis: HashMap<String, usize> = HashMap::new();
     let mut by_email: HashMap<String, usize> = HashMap::new();
     for (i, p) in existing.iter().enumerate() {
@@ -44,8 +74,7 @@ pub async fn upsert_people(
         }
     }
 
-    let now = Utc::now();
-    let mut counts = ImportCounts::default();
+    let now = stamp;
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
     for row in rows {
@@ -128,15 +157,14 @@ pub async fn upsert_people(
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         person::Entity::insert_many(std::mem::replace(&mut inserts, rest))
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
     for model in updates {
-        person::Entity::update(model).exec(&txn).await?;
+        person::Entity::update(model).exec(txn).await?;
     }
     if changed {
-        crate::lookup::roster_changed(&txn, district).await?;
+        crate::lookup::roster_changed(txn, district).await?;
     }
-    txn.commit().await?;
     Ok(counts)
 }

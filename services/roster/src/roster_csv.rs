@@ -6,6 +6,7 @@
 //! Row numbers count the header as row 1, as a spreadsheet shows them.
 
 use std::collections::HashMap;
+use std::io::{BufRead, Read};
 
 use pictureday_platform::text::decode_spreadsheet_text;
 use sea_orm::sea_query::StringLen;
@@ -16,6 +17,8 @@ use serde::Serialize;
     Debug, Clone, Copy, PartialEq, Eq, Serialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = PersonRole)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     #[sea_orm(string_value = "student")]
@@ -114,64 +117,136 @@ fn normalise_header(raw: &[u8]) -> String {
 }
 
 pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
-    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(data);
-    let mut records = reader.byte_records();
-    let header = match records.next() {
-        None => return Err(RosterCsvError::Empty),
-        Some(Err(e)) => {
-            return Err(RosterCsvError::Unreadable {
-                row: 1,
-                reason: e.to_string(),
-            });
-        }
-        Some(Ok(h)) => h,
-    };
-    let mut index: HashMap<&'static str, usize> = HashMap::new();
-    for (i, raw) in header.iter().enumerate() {
-        let header = normalise_header(raw);
-        let name = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == header)
-            .map_or(header.as_str(), |(_, column)| column)
-            .to_owned();
-        if let Some(column) = COLUMNS.iter().find(|c| **c == name)
-            && index.insert(column, i).is_some()
-        {
-            return Err(RosterCsvError::DuplicateColumn(name));
-        }
-    }
-    for required in ["role", "first_name", "last_name"] {
-        if !index.contains_key(required) {
-            return Err(RosterCsvError::MissingColumn(required));
-        }
-    }
-    if !index.contains_key("sis_id") && !index.contains_key("email") {
-        return Err(RosterCsvError::NoIdentifierColumn);
-    }
-
+    let mut reader = RosterReader::new(data)?;
     let mut parsed = ParsedRoster::default();
-    let mut seen_sis: HashMap<String, u32> = HashMap::new();
-    let mut seen_email: HashMap<String, u32> = HashMap::new();
-    for (n, record) in records.enumerate() {
-        let row = u32::try_from(n).unwrap_or(u32::MAX).saturating_add(2);
-        let record = match record {
-            Ok(r) => r,
+    while let Some((_, record)) = reader.next_record()? {
+        match record {
+            Record::Row(row) => parsed.rows.push(*row),
+            Record::Rejected(errors) => parsed.errors.extend(errors),
+            Record::Blank => {}
+        }
+    }
+    Ok(parsed)
+}
+
+/// One record of a roster after its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A valid row.
+    Row(Box<RosterRow>),
+    /// A row with errors: skipped, and every error reported.
+    Rejected(Vec<RowError>),
+    /// A row of nothing but blanks: ignored.
+    Blank,
+}
+
+/// Reads a roster record by record, from any reader: memory stays flat however long the file is
+/// (only the identifiers seen so far are kept, to report a row that repeats an earlier one).
+pub struct RosterReader<R: Read> {
+    reader: csv::Reader<R>,
+    record: csv::ByteRecord,
+    index: HashMap<&'static str, usize>,
+    seen_sis: HashMap<String, u32>,
+    seen_email: HashMap<String, u32>,
+    /// Records read after the header.
+    read: u64,
+}
+
+impl<R: BufRead> RosterReader<R> {
+    /// Reads and checks the header row (a UTF-8 byte-order mark before it is skipped).
+    pub fn new(mut input: R) -> Result<Self, RosterCsvError> {
+        let unreadable = |e: std::io::Error| RosterCsvError::Unreadable {
+            row: 1,
+            reason: e.to_string(),
+        };
+        let head = input.fill_buf().map_err(unreadable)?;
+        if head.starts_with(b"\xef\xbb\xbf") {
+            input.consume(3);
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
+        let mut header = csv::ByteRecord::new();
+        match reader.read_byte_record(&mut header) {
+            Ok(false) => return Err(RosterCsvError::Empty),
             Err(e) => {
-                parsed.errors.push(RowError {
+                return Err(RosterCsvError::Unreadable {
+                    row: 1,
+                    reason: e.to_string(),
+                });
+            }
+            Ok(true) => {}
+        }
+        let mut index: HashMap<&'static str, usize> = HashMap::new();
+        for (i, raw) in header.iter().enumerate() {
+            let header = normalise_header(raw);
+            let name = ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == header)
+                .map_or(header.as_str(), |(_, column)| column)
+                .to_owned();
+            if let Some(column) = COLUMNS.iter().find(|c| **c == name)
+                && index.insert(column, i).is_some()
+            {
+                return Err(RosterCsvError::DuplicateColumn(name));
+            }
+        }
+        for required in ["role", "first_name", "last_name"] {
+            if !index.contains_key(required) {
+                return Err(RosterCsvError::MissingColumn(required));
+            }
+        }
+        if !index.contains_key("sis_id") && !index.contains_key("email") {
+            return Err(RosterCsvError::NoIdentifierColumn);
+        }
+        Ok(Self {
+            reader,
+            record: csv::ByteRecord::new(),
+            index,
+            seen_sis: HashMap::new(),
+            seen_email: HashMap::new(),
+            read: 0,
+        })
+    }
+}
+
+impl<R: Read> RosterReader<R> {
+    /// The next record and its row number (the header is row 1), or `None` at the end. A
+    /// record the CSV reader cannot read is a rejected row; failing to read the input at all
+    /// (an I/O error) ends the roster with an error.
+    pub fn next_record(&mut self) -> Result<Option<(u32, Record)>, RosterCsvError> {
+        let row = u32::try_from(self.read)
+            .unwrap_or(u32::MAX)
+            .saturating_add(2);
+        let more = self.reader.read_byte_record(&mut self.record);
+        self.read += 1;
+        match more {
+            Ok(false) => Ok(None),
+            Ok(true) => Ok(Some((row, self.check(row)))),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                Err(RosterCsvError::Unreadable {
+                    row,
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => Ok(Some((
+                row,
+                Record::Rejected(vec![RowError {
                     row,
                     field: String::new(),
                     reason: format!("unreadable: {e}"),
-                });
-                continue;
-            }
-        };
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue;
+                }]),
+            ))),
         }
+    }
+
+    fn check(&mut self, row: u32) -> Record {
+        let record = &self.record;
+        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            return Record::Blank;
+        }
+        let index = &self.index;
         let field = |name: &str| -> Option<String> {
             let i = *index.get(name)?;
             let value = decode_spreadsheet_text(record.get(i)?);
@@ -186,6 +261,27 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
                 reason,
             })
         };
+        // No name or other text a person has holds a control character (and PostgreSQL cannot
+        // store a NUL): the row is refused, naming the field, rather than stored half-readable.
+        for name in [
+            "first_name",
+            "last_name",
+            "preferred_first_name",
+            "email",
+            "school",
+            "grade",
+            "homeroom",
+            "teacher",
+        ] {
+            if let Some(value) = field(name)
+                && value.chars().any(|c| c.is_control() && !c.is_whitespace())
+            {
+                error(
+                    name,
+                    format!("{value:?} contains a control character; remove it"),
+                );
+            }
+        }
         let role = match field("role").map(|r| r.to_ascii_lowercase()).as_deref() {
             Some("student") => Some(Role::Student),
             Some("staff") => Some(Role::Staff),
@@ -238,25 +334,24 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
             error("last_name", "is empty".into());
         }
         if let Some(sis) = &sis_id {
-            if let Some(first) = seen_sis.get(sis) {
+            if let Some(first) = self.seen_sis.get(sis) {
                 error("sis_id", format!("{sis:?} is also on row {first}"));
             }
         } else if let Some(email) = &email
-            && let Some(first) = seen_email.get(email)
+            && let Some(first) = self.seen_email.get(email)
         {
             error("email", format!("{email:?} is also on row {first}"));
         }
         if !errors.is_empty() {
-            parsed.errors.extend(errors);
-            continue;
+            return Record::Rejected(errors);
         }
         if let Some(sis) = &sis_id {
-            seen_sis.insert(sis.clone(), row);
+            self.seen_sis.insert(sis.clone(), row);
         } else if let Some(email) = &email {
-            seen_email.insert(email.clone(), row);
+            self.seen_email.insert(email.clone(), row);
         }
-        if let (Some(role), Some(first_name), Some(last_name)) = (role, first_name, last_name) {
-            parsed.rows.push(RosterRow {
+        match (role, first_name, last_name) {
+            (Some(role), Some(first_name), Some(last_name)) => Record::Row(Box::new(RosterRow {
                 row,
                 role,
                 email,
@@ -271,10 +366,11 @@ pub fn parse(data: &[u8]) -> Result<ParsedRoster, RosterCsvError> {
                 grade: field("grade"),
                 homeroom: field("homeroom"),
                 teacher: field("teacher"),
-            });
+            })),
+            // Unreachable: each missing one was an error above.
+            _ => Record::Blank,
         }
     }
-    Ok(parsed)
 }
 
 fn looks_like_email(value: &str) -> bool {
@@ -313,6 +409,29 @@ mod tests {
         assert_eq!(ada.student_number.as_deref(), Some("1001"));
         assert_eq!(parsed.rows[1].role, Role::Staff);
         assert_eq!(parsed.rows[1].sis_id, None);
+        Ok(())
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() -> Result<(), RosterCsvError> {
+        let data = format!("{HEADER}student,,S1,,A\0da,Love\u{7}lace,X\nstudent,,S2,,Bo,Ng,X\n");
+        let parsed = parse(data.as_bytes())?;
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(
+            parsed.errors,
+            vec![
+                RowError {
+                    row: 2,
+                    field: "first_name".into(),
+                    reason: "\"A\\0da\" contains a control character; remove it".into()
+                },
+                RowError {
+                    row: 2,
+                    field: "last_name".into(),
+                    reason: "\"Love\\u{7}lace\" contains a control character; remove it".into()
+                }
+            ]
+        );
         Ok(())
     }
 

@@ -1,0 +1,40 @@
+use sea_orm::entity::prelude::*;
+
+/// A roster upload, imported in the background: its spooled CSV, where it has got to and what it
+/// did. A district's imports run one at a time, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "roster_imports")]
+pub struct Model {
+    /// A UUID v7: imports sort by arrival.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub district_id: String,
+    /// `queued`, `running`, `completed` or `failed`.
+    pub state: String,
+    /// Where the uploaded CSV is stored until the import ends.
+    pub spool_key: String,
+    pub bytes: i64,
+    /// The row number (the header is row 1) up to which the roster has been applied; a resumed
+    /// import skips to the row after it.
+    pub last_row: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected_rows: i64,
+    /// Rows of the error log written so far.
+    pub errors: i64,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error: Option<String>,
+    /// The worker running it, and until when its claim holds without a sign of progress.
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    /// Also the time stamp of every person the import creates or updates.
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
