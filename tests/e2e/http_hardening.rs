@@ -156,6 +156,37 @@ async fn every_refusal_is_a_json_error_and_every_response_hardened() -> anyhow::
         );
     }
 
+    // Heads over the limits: one 40 KiB header, or 150 small ones.
+    let mut many = reqwest::header::HeaderMap::new();
+    for n in 0..150 {
+        many.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-extra-{n}").as_bytes())?,
+            reqwest::header::HeaderValue::from_static("1"),
+        );
+    }
+    let one_big = app
+        .http
+        .get(app.url("/v1/districts"))
+        .bearer_auth(&op)
+        .header("x-padding", "p".repeat(40 * 1024));
+    let too_many = app
+        .http
+        .get(app.url("/v1/districts"))
+        .bearer_auth(&op)
+        .headers(many);
+    for (what, request) in [("one large header", one_big), ("150 headers", too_many)] {
+        let response = request.send().await?;
+        assert_eq!(response.status().as_u16(), 431, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{what}"
+        );
+        assert_hardened(response.headers(), what);
+        let json: Value = response.json().await?;
+        assert_eq!(json["error"]["code"], "headers_too_large", "{what}: {json}");
+    }
+
     // Successes carry the headers too: JSON, a photo (a placeholder here), health.
     let people = app.get(&token, "/v1/districts/springfield/people").await?;
     assert_hardened(people.headers(), "people");

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use pictureday_platform::config::RetentionArgs;
 use pictureday_tests::images::{jpeg, photo};
-use pictureday_tests::{AppLayout, Backend, TestApp, file_part, zip_of};
+use pictureday_tests::{AppLayout, Backend, TestApp, file_part, stored_files, zip_of};
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
 
@@ -463,13 +464,25 @@ async fn a_preview_expires_and_one_with_nothing_to_apply_finishes(
 ) -> anyhow::Result<()> {
     let layout = AppLayout {
         preview_ttl_secs: Some(2),
+        retention: RetentionArgs {
+            originals_retention_days: None,
+            retention_check_secs: Some(1),
+        },
         ..AppLayout::default()
     };
     let (app, token) = set_up(layout, backend).await?;
+    let photos_stored = |app: &TestApp| -> anyhow::Result<usize> {
+        Ok(stored_files(&app.storage_root())?
+            .iter()
+            .filter(|f| f.starts_with(&format!("{DISTRICT}/photos/")))
+            .count())
+    };
 
     let preview = import(&app, &token, "mode=preview", &[1001]).await?;
     let job = app.wait_for_job(&token, DISTRICT, &preview).await?;
     assert_eq!(job["state"], "previewed", "{job}");
+    // The previewed photo's three renditions, kept until the preview expires.
+    assert_eq!(photos_stored(&app)?, 3);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, body) = apply(&app, &token, &preview).await?;
     assert_eq!(status, 410, "{body}");
@@ -486,6 +499,17 @@ async fn a_preview_expires_and_one_with_nothing_to_apply_finishes(
             .await?["state"],
         "previewed"
     );
+    // Expired, its photos are deleted: nothing of a preview no one applied is kept.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while photos_stored(&app)? != 0 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "an expired preview's renditions are still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, body) = apply(&app, &token, &preview).await?;
+    assert_eq!(status, 410, "{body}");
 
     // A preview in which nothing matched has nothing to apply: it is finished, not previewed.
     let nothing = import(&app, &token, "mode=preview", &[9998, 9999]).await?;

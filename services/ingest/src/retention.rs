@@ -1,10 +1,14 @@
 //! Originals are kept for a while after their job ends — to process a file again, to apply a
 //! preview, to answer a question about a delivery — and then deleted: they are photos of children
 //! with their metadata intact, and nothing else needs them (the renditions are the photos). The
-//! period is `PICTUREDAY_ORIGINALS_RETENTION_DAYS` (default 30; 0 deletes them once the job ends),
-//! counted from the job's end as reporting knows it.
+//! period is the district's own (`PUT …/retention`) or else `PICTUREDAY_ORIGINALS_RETENTION_DAYS`
+//! (default 30; 0 deletes them once the job ends), counted from the job's end as reporting knows
+//! it.
+
+use std::collections::HashMap;
 
 use chrono::Utc;
+use pictureday_access::entities::district;
 use pictureday_contract::{DistrictId, keys};
 use pictureday_platform::job_status::{self, AskError};
 use sea_orm::ActiveValue::Set;
@@ -44,8 +48,10 @@ pub(crate) async fn run(ingest: Ingest, shutdown: CancellationToken) -> anyhow::
 /// One round: every job whose originals are still kept and whose end is past the retention
 /// period. Returns how many jobs' originals were deleted.
 async fn purge_due(ingest: &Ingest) -> anyhow::Result<u32> {
-    let keep = chrono::Duration::from_std(ingest.retention.originals)?;
-    let cutoff = Utc::now() - keep;
+    let now = Utc::now();
+    let periods = Periods::load(ingest).await?;
+    // Jobs created after the earliest cutoff of all cannot be due yet.
+    let cutoff = now - periods.shortest();
     let mut purged = 0;
     let mut after = String::new();
     loop {
@@ -63,6 +69,10 @@ async fn purge_due(ingest: &Ingest) -> anyhow::Result<u32> {
         };
         after.clone_from(&last.id);
         for row in page {
+            let cutoff = now - periods.of(&row.district_id);
+            if row.created_at > cutoff {
+                continue;
+            }
             match purge_if_due(ingest, row, cutoff).await {
                 Ok(true) => purged += 1,
                 Ok(false) => {}
@@ -74,6 +84,39 @@ async fn purge_due(ingest: &Ingest) -> anyhow::Result<u32> {
                 Err(Skip::Other(error)) => return Err(error),
             }
         }
+    }
+}
+
+/// The retention period of each district: its own, or the installation's.
+struct Periods {
+    default: chrono::Duration,
+    own: HashMap<String, chrono::Duration>,
+}
+
+impl Periods {
+    async fn load(ingest: &Ingest) -> anyhow::Result<Self> {
+        let default = chrono::Duration::from_std(ingest.retention.originals)?;
+        let own = district::Entity::find()
+            .all(ingest.auth.database())
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                let days = d.originals_retention_days?;
+                Some((d.id, chrono::Duration::days(i64::from(days.max(0)))))
+            })
+            .collect();
+        Ok(Self { default, own })
+    }
+
+    fn of(&self, district: &str) -> chrono::Duration {
+        self.own.get(district).copied().unwrap_or(self.default)
+    }
+
+    fn shortest(&self) -> chrono::Duration {
+        self.own
+            .values()
+            .copied()
+            .fold(self.default, chrono::Duration::min)
     }
 }
 

@@ -135,6 +135,9 @@ async fn connection(
         // Head and idle timeouts are kept by the watchdog below: hyper's own header timeout
         // also runs through the idle time between requests, so it cannot tell the two apart.
         .header_read_timeout(None)
+        // Heads up to hyper's own caps reach `handle`, which refuses those over ours with the
+        // JSON error; only heads beyond these get hyper's bare `431`.
+        .max_headers(HYPER_MAX_HEADERS)
         .keep_alive(!shedding);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
@@ -178,7 +181,9 @@ async fn handle(
     let in_flight = activity.begin();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = if shedding && !matches!(path.as_str(), "/healthz" | "/readyz") {
+    let response = if let Some(refusal) = oversized_head(&request) {
+        refusal
+    } else if shedding && !matches!(path.as_str(), "/healthz" | "/readyz") {
         let mut response = error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -222,6 +227,38 @@ async fn handle(
             _in_flight: in_flight,
         })
     }))
+}
+
+/// Headers hyper parses before refusing a request itself (its default is 100).
+const HYPER_MAX_HEADERS: usize = 500;
+/// The most headers a request may have.
+const MAX_HEADERS: usize = 100;
+/// The most bytes a request's target and headers may take together.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// The JSON `431` for a request head over the limits, or none.
+fn oversized_head<B>(request: &Request<B>) -> Option<Response> {
+    let headers = request.headers();
+    let bytes = request.uri().to_string().len()
+        + headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if headers.len() <= MAX_HEADERS && bytes <= MAX_HEAD_BYTES {
+        return None;
+    }
+    let mut response = error_response(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        &format!(
+            "the request's headers are too large ({} headers, {bytes} bytes with the target); \
+             at most {MAX_HEADERS} headers and {MAX_HEAD_BYTES} bytes are accepted",
+            headers.len()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// What the watchdog knows of a connection, in milliseconds since it was accepted.
