@@ -1,6 +1,7 @@
-//! Who is calling: the operator (every district) or one district's token (that district only).
-//! A district token asking about another district gets a 404, the same as for a district that does
-//! not exist, so ids of other tenants cannot be probed.
+//! Who is calling: the operator (every district) or one district's token (that district only,
+//! within its role). A district token asking about another district gets a 404, the same as for
+//! a district that does not exist, so ids of other tenants cannot be probed; one asking for more
+//! than its role allows gets a 403 naming the role needed.
 
 use std::sync::Arc;
 
@@ -8,20 +9,73 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use chrono::Utc;
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use pictureday_contract::DistrictId;
 use pictureday_platform::http::ApiError;
 
+use crate::Role;
 use crate::entities::{api_token, district};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Operator,
-    District(DistrictId),
+    District {
+        district: DistrictId,
+        role: Role,
+        /// The token's public id (`tok_…`).
+        token: String,
+    },
 }
+
+impl Caller {
+    /// Who did something, for records of it: `operator` or the token's id.
+    pub fn who(&self) -> String {
+        match self {
+            Caller::Operator => "operator".to_owned(),
+            Caller::District { token, .. } => token.clone(),
+        }
+    }
+}
+
+/// What a new token is made with; every part optional.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub role: Option<Role>,
+    pub name: Option<String>,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// A token as listed: never the token itself.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub created_at: chrono::DateTime<Utc>,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<api_token::Model> for TokenInfo {
+    fn from(row: api_token::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            role: row.role,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// The longest name a token may be given.
+const MAX_TOKEN_NAME: usize = 200;
 
 /// Token checks, shared by every service's router state.
 #[derive(Clone)]
@@ -58,21 +112,40 @@ impl Auth {
         let row = api_token::Entity::find_by_id(hex::encode(hash))
             .one(&self.db)
             .await?;
-        match row {
-            Some(row) => Ok(Caller::District(
-                DistrictId::parse(&row.district_id).map_err(ApiError::internal)?,
-            )),
-            None => Err(ApiError::Unauthorized),
+        let Some(row) = row else {
+            return Err(ApiError::Unauthorized);
+        };
+        if row.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(ApiError::Unauthorized);
         }
+        Ok(Caller::District {
+            district: DistrictId::parse(&row.district_id).map_err(ApiError::internal)?,
+            role: row.role,
+            token: row.id,
+        })
     }
 
-    /// Checks that `caller` may act on district `raw` and that it exists; returns its parsed id.
-    pub async fn district(&self, caller: &Caller, raw: &str) -> Result<DistrictId, ApiError> {
+    /// Checks that `caller` may act on district `raw` with a role of at least `needed`, and
+    /// that the district exists; returns its parsed id.
+    pub async fn district_as(
+        &self,
+        caller: &Caller,
+        raw: &str,
+        needed: Role,
+    ) -> Result<DistrictId, ApiError> {
         let not_found = || ApiError::NotFound(format!("no district {raw:?}"));
         let id = DistrictId::parse(raw).map_err(|_| not_found())?;
-        match caller {
-            Caller::District(own) if *own != id => return Err(not_found()),
-            _ => {}
+        if let Caller::District { district, role, .. } = caller {
+            // Another district's ids are not found, whatever the role.
+            if *district != id {
+                return Err(not_found());
+            }
+            if !role.allows(needed) {
+                return Err(ApiError::Forbidden(format!(
+                    "this needs a token with role {}; this token's role is {role}",
+                    needed.and_above()
+                )));
+            }
         }
         district::Entity::find_by_id(id.as_str().to_owned())
             .one(&self.db)
@@ -81,17 +154,74 @@ impl Auth {
         Ok(id)
     }
 
-    /// Issues a new token for a district and stores only its hash.
-    pub async fn issue_district_token(&self, district: &DistrictId) -> Result<String, ApiError> {
+    /// Issues a new token for a district and stores only its hash; returns the token (shown
+    /// this once) and what is kept of it.
+    pub async fn issue_district_token(
+        &self,
+        district: &DistrictId,
+        new: NewToken,
+    ) -> Result<(String, TokenInfo), ApiError> {
+        let name = new
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_TOKEN_NAME)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "name: at most {MAX_TOKEN_NAME} characters"
+            )));
+        }
+        let now = Utc::now();
+        if new.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::BadRequest(
+                "expires_at: must be in the future".into(),
+            ));
+        }
         let token = new_token();
-        api_token::ActiveModel {
+        let mut id_bytes = [0u8; 12];
+        rand::rng().fill_bytes(&mut id_bytes);
+        let row = api_token::ActiveModel {
             token_hash: Set(hex::encode(sha256(&token))),
             district_id: Set(district.as_str().to_owned()),
-            created_at: Set(Utc::now()),
+            created_at: Set(now),
+            id: Set(format!("tok_{}", hex::encode(id_bytes))),
+            name: Set(name),
+            role: Set(new.role.unwrap_or(Role::Admin)),
+            expires_at: Set(new.expires_at),
         }
         .insert(&self.db)
         .await?;
-        Ok(token)
+        Ok((token, row.into()))
+    }
+
+    /// The district's tokens, oldest first.
+    pub async fn list_tokens(&self, district: &DistrictId) -> Result<Vec<TokenInfo>, ApiError> {
+        Ok(api_token::Entity::find()
+            .filter(api_token::Column::DistrictId.eq(district.as_str()))
+            .order_by_asc(api_token::Column::CreatedAt)
+            .order_by_asc(api_token::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(TokenInfo::from)
+            .collect())
+    }
+
+    /// Revokes one of the district's tokens: it is refused from the next request on.
+    pub async fn revoke_token(&self, district: &DistrictId, id: &str) -> Result<(), ApiError> {
+        let deleted = api_token::Entity::delete_many()
+            .filter(api_token::Column::DistrictId.eq(district.as_str()))
+            .filter(api_token::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(ApiError::NotFound(format!(
+                "no token {id:?} in district {district}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -127,7 +257,9 @@ impl Caller {
     pub fn require_operator(&self) -> Result<(), ApiError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::District(_) => Err(ApiError::Forbidden),
+            Caller::District { .. } => Err(ApiError::Forbidden(
+                "this needs the operator token; a district token may not do it".into(),
+            )),
         }
     }
 }

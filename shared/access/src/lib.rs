@@ -6,6 +6,9 @@
 mod auth;
 pub mod entities;
 mod migration;
+mod role;
+pub mod signing;
 
-pub use auth::{Auth, Caller, new_token};
+pub use auth::{Auth, Caller, NewToken, TokenInfo, new_token};
 pub use migration::Migrator;
+pub use role::Role;

@@ -7,6 +7,9 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// Days this district's originals are kept after their job ends; none: the installation's
+    /// `PICTUREDAY_ORIGINALS_RETENTION_DAYS`.
+    pub originals_retention_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
