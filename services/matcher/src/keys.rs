@@ -1,5 +1,5 @@
-//! What a file offers to be matched on: its mapping row, its photographer's index row, or its
-//! name.
+//! What a file offers to be matched on: the person it was uploaded for, its mapping row, its
+//! photographer's index row, or its name.
 
 use pictureday_contract::events::{MatchQuery, PhotoIngested};
 
@@ -11,10 +11,16 @@ pub enum MatchKey {
     Unmatchable(String),
 }
 
-/// The upload's own word first (a reason it cannot be matched), then its mapping, then its
-/// photographer's index, and only when the upload has neither, the file name's stem
-/// (`photos/1234.jpg` → `1234`), in which ids inside a longer name count too.
+/// A file uploaded for one person is that person's, if the roster still has them: its name says
+/// nothing. Otherwise the upload's own word first (a reason it cannot be matched), then its
+/// mapping, then its photographer's index, and only when the upload has neither, the file name's
+/// stem (`photos/1234.jpg` → `1234`), in which ids inside a longer name count too.
 pub fn match_key(event: &PhotoIngested) -> MatchKey {
+    if let Some(person_id) = &event.chosen_person {
+        return MatchKey::Lookup(MatchQuery::Person {
+            person_id: person_id.clone(),
+        });
+    }
     if let Some(reason) = &event.unmatchable {
         return MatchKey::Unmatchable(reason.clone());
     }
@@ -84,6 +90,7 @@ mod tests {
             index_entry: None,
             unmatchable: None,
             options: Default::default(),
+            chosen_person: None,
         })
     }
 
@@ -145,6 +152,19 @@ mod tests {
         assert_eq!(
             match_key(&listed),
             MatchKey::Unmatchable("rows 4 and 9 both name it".into())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_chosen_person_decides_whatever_the_name_says() -> anyhow::Result<()> {
+        let mut chosen = event("1234.jpg", true, Some("ada@example.org"))?;
+        chosen.chosen_person = Some("p-1".into());
+        assert_eq!(
+            match_key(&chosen),
+            MatchKey::Lookup(MatchQuery::Person {
+                person_id: "p-1".into()
+            })
         );
         Ok(())
     }

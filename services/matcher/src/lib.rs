@@ -1,5 +1,6 @@
-//! The matcher: resolves each ingested file to a person, by the upload's mapping CSV or by the
-//! file's name, asking the roster service in batches.
+//! The matcher: resolves each ingested file to a person — the one it was uploaded for, or by the
+//! upload's mapping CSV, photographer's index or the file's name — asking the roster service in
+//! batches.
 
 mod keys;
 
@@ -153,6 +154,7 @@ fn key_of(query: &MatchQuery) -> String {
     match query {
         MatchQuery::Identifier { value, .. } => value.clone(),
         MatchQuery::Name(entry) => format!("{} {}", entry.first_name, entry.last_name),
+        MatchQuery::Person { person_id } => person_id.to_string(),
     }
 }
 
@@ -181,7 +183,9 @@ fn outcome(
             Kind::Matched.subject(&file.district, &file.job_id),
             file.msg_id("matched"),
             &PhotoMatched {
-                v: SCHEMA_VERSION,
+                // Version 3 when the file was chosen for its person: its `matched_by` is one a
+                // version-2 reader does not know.
+                v: PhotoIngested::version_for(event.chosen_person.as_ref()),
                 file: file.clone(),
                 source: event.source.clone(),
                 person_id,

@@ -23,6 +23,8 @@ pub struct Model {
     /// Why ingest rejected this file without reading it (an unsafe path, a damaged entry).
     #[sea_orm(column_type = "Text", nullable)]
     pub rejected: Option<String>,
+    /// The person the file was uploaded for (`PUT …/people/{person}/photo`), if it was.
+    pub chosen_person: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

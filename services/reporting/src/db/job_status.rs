@@ -35,6 +35,9 @@ pub struct Model {
     /// What the import asked for (from `job.created`).
     pub mode: pictureday_contract::events::ImportMode,
     pub replace: pictureday_contract::events::ReplacePolicy,
+    /// The job's undo, when it was undone: roster's `job.undone` as JSON.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub undo: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
