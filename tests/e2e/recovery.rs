@@ -295,6 +295,8 @@ async fn the_matcher_and_image_processor_need_no_database() -> anyhow::Result<()
         preview_ttl_secs: None,
         photos: Default::default(),
         retention: Default::default(),
+        webhooks: Default::default(),
+        api: Default::default(),
     };
     let connections = std::sync::Arc::new(Connections::new(Settings::from_args(&args)?));
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -281,6 +281,7 @@ async fn add_job(
         previewed: Set(0),
         mode: Set(ImportMode::Apply),
         replace: Set(ReplacePolicy::Always),
+        undo: Set(None),
     })
     .exec(db)
     .await?;

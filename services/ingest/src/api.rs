@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use pictureday_access::{Auth, Caller};
+use pictureday_access::{Auth, Caller, Role};
 use pictureday_contract::JobId;
 use pictureday_contract::events::{ImportMode, ImportOptions, ReplacePolicy};
 use pictureday_platform::http::ApiError;
@@ -23,10 +23,10 @@ use crate::upload::{self, Destination};
 
 /// An upload's spool directory, removed however the request ends: refused, failed, or dropped
 /// because the client went away mid-upload (the handler is then never resumed).
-struct SpoolDir(std::path::PathBuf);
+pub(crate) struct SpoolDir(pub(crate) std::path::PathBuf);
 
 impl SpoolDir {
-    async fn create(path: std::path::PathBuf) -> Result<Self, ApiError> {
+    pub(crate) async fn create(path: std::path::PathBuf) -> Result<Self, ApiError> {
         tokio::fs::create_dir_all(&path)
             .await
             .map_err(ApiError::io)?;
@@ -63,9 +63,11 @@ pub(crate) fn router(ingest: Ingest) -> Router {
         .with_state(ingest)
 }
 
-#[derive(Serialize)]
-struct Accepted {
-    job_id: JobId,
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ImportAccepted)]
+pub(crate) struct Accepted {
+    #[schema(value_type = String)]
+    pub(crate) job_id: JobId,
     status_url: String,
     log_url: String,
     files: usize,
@@ -106,6 +108,28 @@ impl ImportQuery {
     }
 }
 
+/// Uploads photos: a zip, files, a SmartPass mapping CSV, a photographer's package (importer).
+#[utoipa::path(
+    post,
+    path = "/v1/districts/{district}/imports",
+    tag = "imports",
+    operation_id = "createImport",
+    description = "`multipart/form-data` with any of: `mapping` (a SmartPass mapping CSV: no header; an email or identifier, then the image's file name), `files` (also `files[]`, `file`: image files, any number), `archive` (a zip of images, any size, streamed to disk; one `.csv` or `idlink.txt` inside is its mapping, an `INDEX.TXT` / `MASTER.TXT` its photographer's index). A `files` part over the per-photo limit (50 MB) or a request over the upload limit (10 GB) is a `413`. Answered `202` once the bytes are stored and the job recorded; nothing is kept of a refused upload.",
+    params(
+        ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
+        ("mode" = Option<pictureday_contract::events::ImportMode>, Query, description = "`apply` (the default) or `preview`: run everything up to the roster and change no one's photo."),
+        ("replace" = Option<pictureday_contract::events::ReplacePolicy>, Query, description = "Whose photo the import may set: `always` (the default), `missing_only`, `existing_only`.")
+    ),
+    request_body(content = crate::openapi::ImportForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Stored and recorded; follow the job at `status_url`.", body = Accepted,
+            example = json!({"job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "status_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "log_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b/log", "files": 8, "warnings": [], "mode": "apply", "replace": "always"})),
+        (status = 400, description = "An unknown `mode`, `replace` or form part.", body = pictureday_platform::openapi::ErrorBody,
+            example = json!({"error": {"code": "bad_request", "message": "mode=later: use apply (the default) or preview"}})),
+        (status = 413, description = "A file or the request over its limit.", body = pictureday_platform::openapi::ErrorBody),
+        (status = 422, description = "No photos, an archive that is not a zip, or one whose entries overlap.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn create_import(
     State(state): State<Ingest>,
     caller: Caller,
@@ -136,7 +160,10 @@ async fn accept(
     length: Option<u64>,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state
+        .auth
+        .district_as(&caller, &raw, Role::Importer)
+        .await?;
     let limit = state.photos.max_upload_bytes;
     // A request that says up front it is too large is refused before a byte is read.
     if let Some(length) = length
@@ -192,7 +219,8 @@ async fn forget_upload(state: &Ingest, district: &pictureday_contract::DistrictI
     }
 }
 
-async fn commit(
+/// Also how one person's photo is accepted (`one_photo`): a job of one file.
+pub(crate) async fn commit(
     state: &Ingest,
     district: pictureday_contract::DistrictId,
     job_id: JobId,

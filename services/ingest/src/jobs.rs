@@ -11,7 +11,7 @@ use pictureday_contract::events::{
     Source,
 };
 use pictureday_contract::subjects::Kind;
-use pictureday_contract::{DistrictId, JobId};
+use pictureday_contract::{DistrictId, JobId, PersonId};
 use pictureday_platform::bus::Outgoing;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
@@ -35,6 +35,8 @@ pub struct NewFile {
     /// Why ingest rejects the file without it being read (an archive entry with an unsafe path
     /// or damaged data): its event is `photo.rejected`, not `photo.ingested`.
     pub rejected: Option<String>,
+    /// The person the file was uploaded for: it is matched to them alone.
+    pub chosen_person: Option<PersonId>,
 }
 
 impl NewFile {
@@ -46,6 +48,7 @@ impl NewFile {
             index_entry: None,
             unmatchable: None,
             rejected: None,
+            chosen_person: None,
         }
     }
 }
@@ -104,6 +107,7 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
                 .transpose()?),
             unmatchable: Set(file.unmatchable.clone()),
             rejected: Set(file.rejected.clone()),
+            chosen_person: Set(file.chosen_person.as_ref().map(ToString::to_string)),
         });
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -167,7 +171,7 @@ impl NewJob {
             Kind::Ingested.subject(&self.district, &self.id),
             file_ref.msg_id("ingested"),
             &PhotoIngested {
-                v: SCHEMA_VERSION,
+                v: PhotoIngested::version_for(file.chosen_person.as_ref()),
                 source: file.source.clone(),
                 has_mapping: self.has_mapping,
                 mapped_key: file.mapped_key.clone(),
@@ -175,6 +179,7 @@ impl NewJob {
                 index_entry: file.index_entry.clone(),
                 unmatchable: file.unmatchable.clone(),
                 options: self.options,
+                chosen_person: file.chosen_person.clone(),
                 file: file_ref,
             },
         )?))
@@ -229,6 +234,7 @@ pub(crate) async fn load(db: &DatabaseConnection, row: job::Model) -> anyhow::Re
                     .transpose()?,
                 unmatchable: f.unmatchable,
                 rejected: f.rejected,
+                chosen_person: f.chosen_person.map(PersonId::from),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

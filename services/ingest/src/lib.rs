@@ -7,12 +7,16 @@ pub mod archive;
 pub mod db;
 mod jobs;
 pub mod mapping;
+mod one_photo;
+pub mod openapi;
 pub mod pspa;
+mod purge;
 mod requests;
 mod retention;
+mod retention_settings;
 mod upload;
 mod warnings;
-mod zipdir;
+pub mod zipdir;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,14 +70,20 @@ pub async fn component(
     };
     let (outbox, outbox_stop) = (ingest.clone(), shutdown.clone());
     let (requests, requests_stop) = (ingest.clone(), shutdown.clone());
+    let (purges, purges_stop) = (ingest.clone(), shutdown.clone());
     let (retention, retention_stop) = (ingest.clone(), shutdown.clone());
     Ok(Component::new("ingest")
-        .routes(api::router(ingest))
+        .routes(api::router(ingest.clone()))
+        .routes(one_photo::router(ingest.clone()))
+        .routes(retention_settings::router(ingest))
         .worker("outbox", move || {
             jobs::run_outbox(outbox.clone(), outbox_stop.clone())
         })
         .worker("requests", move || {
             requests::serve(requests.clone(), requests_stop.clone())
+        })
+        .worker("purge", move || {
+            purge::serve(purges.clone(), purges_stop.clone())
         })
         .worker("retention", move || {
             retention::run(retention.clone(), retention_stop.clone())

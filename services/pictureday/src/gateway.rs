@@ -1,5 +1,6 @@
 //! One address for a distributed deployment: the public API is served by three services
-//! (imports by ingest, jobs by reporting except applying a preview, the rest by roster), and the
+//! (imports, a new photo for one person and retention by ingest; jobs, except applying or
+//! undoing one, events and webhooks by reporting; the rest by roster), and the
 //! gateway sends each request to the one that serves it. Bodies stream both ways, so a gigabyte
 //! upload or a photo download holds no more than a buffer in memory here. Authorisation stays
 //! with the services.
@@ -9,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use pictureday_platform::http_limits::HttpLimits;
@@ -32,14 +33,26 @@ enum Service {
 }
 
 impl Service {
-    /// The service that serves `path` (see each service's router).
-    fn for_path(path: &str) -> Self {
+    /// The service that serves `method` on `path` (see each service's router).
+    fn for_request(method: &Method, path: &str) -> Self {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
             ["v1", "districts", _, "imports", ..] => Service::Ingest,
+            // A new photo for one person is an import of one file; reading or deleting it is
+            // roster's.
+            ["v1", "districts", _, "people", _, "photo"] if method == Method::PUT => {
+                Service::Ingest
+            }
+            // How long originals are kept: ingest keeps them.
+            ["v1", "districts", _, "retention"] => Service::Ingest,
             // Applying a preview places photos on people: roster's work, under a job's path.
             ["v1", "districts", _, "jobs", _, "apply"] => Service::Roster,
+            // Undoing a job puts people's earlier photos back: roster's work too.
+            ["v1", "districts", _, "jobs", _, "undo"] => Service::Roster,
             ["v1", "districts", _, "jobs", ..] => Service::Reporting,
+            // Job status pushed to dashboards: reporting keeps it.
+            ["v1", "districts", _, "events"] => Service::Reporting,
+            ["v1", "districts", _, "webhooks", ..] => Service::Reporting,
             _ => Service::Roster,
         }
     }
@@ -122,7 +135,10 @@ pub fn router(upstreams: Upstreams) -> anyhow::Result<Router> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(forward)
-        .with_state(gateway))
+        .with_state(gateway)
+        // The API's document and reference page: the gateway holds them whole, as the
+        // embedded default does.
+        .merge(crate::openapi::router()))
 }
 
 /// Serves the gateway on `listener` with the default HTTP limits until `shutdown` is
@@ -147,7 +163,7 @@ pub async fn serve_with_limits(
 }
 
 async fn forward(State(gateway): State<Gateway>, request: Request) -> Response {
-    let service = Service::for_path(request.uri().path());
+    let service = Service::for_request(request.method(), request.uri().path());
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -155,10 +171,18 @@ async fn forward(State(gateway): State<Gateway>, request: Request) -> Response {
         .to_owned();
     let url = format!("{}{path_and_query}", gateway.base(service));
     let (parts, body) = request.into_parts();
+    let mut headers = end_to_end(&parts.headers);
+    // The address the client used (`host` names the gateway and is not passed on): services
+    // that hand out links (photo links) build them from it. A proxy in front has set it already.
+    if !headers.contains_key("x-forwarded-host")
+        && let Some(host) = parts.headers.get(header::HOST)
+    {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
     let upstream = gateway
         .http
         .request(parts.method, &url)
-        .headers(end_to_end(&parts.headers))
+        .headers(headers)
         .body(reqwest::Body::wrap_stream(body.into_data_stream()))
         .send()
         .await;
@@ -238,6 +262,14 @@ mod tests {
     fn each_path_goes_to_the_service_that_serves_it() {
         for (path, service) in [
             ("/v1/districts/springfield/imports", Service::Ingest),
+            ("/v1/districts/springfield/retention", Service::Ingest),
+            ("/v1/districts/springfield/jobs/j1/undo", Service::Roster),
+            ("/v1/districts/springfield/events", Service::Reporting),
+            ("/v1/districts/springfield/webhooks", Service::Reporting),
+            (
+                "/v1/districts/springfield/webhooks/w1/deliveries",
+                Service::Reporting,
+            ),
             ("/v1/districts/springfield/jobs", Service::Reporting),
             ("/v1/districts/springfield/jobs/j1/log", Service::Reporting),
             ("/v1/districts/springfield/jobs/j1/apply", Service::Roster),
@@ -249,13 +281,27 @@ mod tests {
             ("/v1/districts", Service::Roster),
             ("/v1/districts/springfield/tokens", Service::Roster),
             ("/v1/districts/springfield/people/p1/photo", Service::Roster),
+            (
+                "/v1/districts/springfield/people/p1/photo-url",
+                Service::Roster,
+            ),
+            ("/v1/photo-links/springfield/p1/ph1/small", Service::Roster),
             ("/v1/districts/imports", Service::Roster),
             (
                 "/v1/districts/springfield/reports/missing-photos.csv",
                 Service::Roster,
             ),
         ] {
-            assert_eq!(Service::for_path(path), service, "{path}");
+            assert_eq!(Service::for_request(&Method::GET, path), service, "{path}");
         }
+        let one_photo = "/v1/districts/springfield/people/p1/photo";
+        assert_eq!(
+            Service::for_request(&Method::PUT, one_photo),
+            Service::Ingest
+        );
+        assert_eq!(
+            Service::for_request(&Method::DELETE, one_photo),
+            Service::Roster
+        );
     }
 }

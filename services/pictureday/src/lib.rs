@@ -4,6 +4,7 @@
 
 pub mod embedded_nats;
 pub mod gateway;
+pub mod openapi;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,8 @@ use pictureday_platform::Connections;
 use pictureday_platform::runtime::Component;
 use tokio_util::sync::CancellationToken;
 
-/// Every service's component, in pipeline order, on one set of connections.
+/// Every service's component, in pipeline order, on one set of connections, and the API's
+/// document and reference page (`openapi`).
 pub async fn all_components(
     connections: &Connections,
     shutdown: &CancellationToken,
@@ -24,6 +26,7 @@ pub async fn all_components(
         pictureday_image_processor::component(connections, shutdown).await?,
         pictureday_roster::component(connections, shutdown).await?,
         pictureday_reporting::component(connections, shutdown).await?,
+        Component::new("api-docs").routes(openapi::router()),
     ])
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use pictureday_access::{Auth, Caller};
+use pictureday_access::{Auth, Caller, Role};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ImportOptions, JobCounts, JobState};
 use pictureday_platform::http::{ApiError, Page, Paged};
@@ -45,7 +45,8 @@ pub(crate) fn router(reporting: Reporting, auth: Arc<Auth>) -> Router {
         .with_state(ReportingState { reporting, auth })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 pub struct JobBody {
     job_id: String,
     district: String,
@@ -64,6 +65,21 @@ pub struct JobBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<String>,
     log_url: String,
+    /// When the job was undone (`POST …/jobs/{job}/undo`): by whom, when, and how many people
+    /// got their earlier photo back (`restored`), were left with none (`cleared`) or were left
+    /// as they are because their photo changed since (`left_alone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undo: Option<UndoSummary>,
+}
+
+/// A job's undo, as the job shows it.
+#[derive(Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UndoSummary {
+    undone_by: String,
+    undone_at: DateTime<Utc>,
+    restored: u32,
+    cleared: u32,
+    left_alone: u32,
 }
 
 fn job_body(state: &ReportingState, row: &job_status::Model) -> Result<JobBody, ApiError> {
@@ -88,16 +104,32 @@ fn job_body(state: &ReportingState, row: &job_status::Model) -> Result<JobBody, 
         created_at: status.created_at,
         started_at: status.started_at,
         finished_at: status.finished_at,
+        undo: row
+            .undo
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok()),
     })
 }
 
+/// The district's jobs, newest first (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/jobs",
+    tag = "jobs",
+    operation_id = "listJobs",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), Page),
+    responses(
+        (status = 200, description = "A page of jobs.", body = Paged<JobBody>, example = json!({"items": [{"job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "district": "springfield", "state": "finished_with_errors", "counts": {"files": 8, "matched": 7, "unmatched": 1, "processed": 5, "rejected": 2, "applied": 5, "skipped": 0, "previewed": 0, "parked": 0, "replayed": 0}, "options": {"mode": "apply", "replace": "always"}, "warnings": [], "created_at": "2026-11-30T10:00:00Z", "started_at": "2026-11-30T10:00:01Z", "finished_at": "2026-11-30T10:00:09Z", "log_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b/log"}], "next_after": null})),
+        (status = 400, description = "A bad `limit` or `after`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn list_jobs(
     State(state): State<ReportingState>,
     caller: Caller,
     Path(raw): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Paged<JobBody>>, ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     let limit = page.limit()?;
     let mut query = job_status::Entity::find()
         .filter(job_status::Column::DistrictId.eq(district.as_str()))
@@ -133,12 +165,22 @@ async fn find_job(
     }
 }
 
+/// A job: its state and counts (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/jobs/{job}",
+    tag = "jobs",
+    operation_id = "getJob",
+    description = "`state`: `queued` → `processing` → `finished` (every file applied or skipped) or `finished_with_errors` (some unmatched or rejected); a preview goes to `previewed` and, once applied, to `finished` / `finished_with_errors`. `failed` is for a job that cannot go on.",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("job" = String, Path, description = "The job's id (`job_id`).")),
+    responses((status = 200, description = "The job.", body = JobBody, example = json!({"job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "district": "springfield", "state": "finished_with_errors", "counts": {"files": 8, "matched": 7, "unmatched": 1, "processed": 5, "rejected": 2, "applied": 5, "skipped": 0, "previewed": 0, "parked": 0, "replayed": 0}, "options": {"mode": "apply", "replace": "always"}, "warnings": [], "created_at": "2026-11-30T10:00:00Z", "started_at": "2026-11-30T10:00:01Z", "finished_at": "2026-11-30T10:00:09Z", "log_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b/log"})))
+)]
 async fn get_job(
     State(state): State<ReportingState>,
     caller: Caller,
     Path((raw, job_id)): Path<(String, String)>,
 ) -> Result<Json<JobBody>, ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     let row = find_job(&state, &district, &job_id).await?;
     Ok(Json(job_body(&state, &row)?))
 }
@@ -148,6 +190,25 @@ struct LogQuery {
     format: Option<String>,
 }
 
+/// What happened to every file of the job, in upload order (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/jobs/{job}/log",
+    tag = "jobs",
+    operation_id = "getJobLog",
+    description = "One row per file: `seq`, `file_name`, `outcome` (`pending`, `applied`, `replaced`, `superseded`, `skipped`, `previewed`, `unmatched`, `rejected`), `person_id`, `matched_by`, `photo_id`, `reason`. JSON by default, CSV (formula-safe) with `format=csv` or `Accept: text/csv`. Streamed: an error after the first rows cuts the download short.",
+    params(
+        ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("job" = String, Path, description = "The job's id (`job_id`)."),
+        ("format" = Option<String>, Query, description = "`csv` or `json` (the default).")
+    ),
+    responses(
+        (status = 200, description = "The log, streamed.", content(
+            (crate::openapi::JobLog = "application/json", example = json!({"items": [{"seq": 1, "file_name": "1001.jpg", "outcome": "applied", "person_id": "0196f1c2-7d3a-7c4e-8a1b-2c3d4e5f6a7b", "matched_by": "student_number", "photo_id": "0196f1c3-1a2b-7c4e-8a1b-2c3d4e5f6a7b", "reason": null}, {"seq": 2, "file_name": "1234.jpg", "outcome": "unmatched", "person_id": null, "matched_by": null, "photo_id": null, "reason": "no person with student number, SIS id or email 1234"}], "job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b"})),
+            (String = "text/csv")
+        )),
+        (status = 400, description = "A bad `format`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn get_log(
     State(state): State<ReportingState>,
     caller: Caller,
@@ -155,7 +216,7 @@ async fn get_log(
     Path((raw, job_id)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     find_job(&state, &district, &job_id).await?;
     let csv_wanted = match query.format.as_deref() {
         Some("csv") => true,
@@ -205,8 +266,9 @@ async fn get_log(
         .into_response())
 }
 
-#[derive(Serialize)]
-struct DeadLetterRow {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeadLetter)]
+pub(crate) struct DeadLetterRow {
     consumer: String,
     subject: String,
     reason: String,
@@ -214,12 +276,23 @@ struct DeadLetterRow {
 }
 
 /// Events about the job's files that a service could not read or handle and set aside.
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/jobs/{job}/dead-letters",
+    tag = "jobs",
+    operation_id = "getJobDeadLetters",
+    summary = "Events of the job a service could not read or handle, and set aside (viewer).",
+    description = "The first 1,000, oldest first; each file they were about still ends in an outcome in the log.",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("job" = String, Path, description = "The job's id (`job_id`).")),
+    responses((status = 200, description = "The events set aside.", body = crate::openapi::DeadLetters,
+        example = json!({"job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "items": []})))
+)]
 async fn get_dead_letters(
     State(state): State<ReportingState>,
     caller: Caller,
     Path((raw, job_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     find_job(&state, &district, &job_id).await?;
     let rows = dead_letter::Entity::find()
         .filter(dead_letter::Column::JobId.eq(job_id.as_str()))

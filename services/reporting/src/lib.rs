@@ -3,18 +3,25 @@
 //! file ends in an outcome: it keeps set-aside events on their jobs (`dead_letters`), has files
 //! whose events were lost published again and fails jobs past their deadline (`reconcile`), and
 //! says on open jobs what the pipeline waits for (`waiting`). It answers roster's question of how
-//! a job stands (`requests`) before a preview is applied.
+//! a job stands (`requests`) before a preview is applied. Dashboards follow job status as it
+//! happens (`sse`) and districts receive it as webhooks (`webhooks`): reporting owns job status,
+//! and webhook delivery runs on consumers and workers of its own, so a slow endpoint never
+//! slows the pipeline.
 
 mod api;
 pub mod db;
 mod dead_letters;
 mod job_lookup;
 mod log_stream;
+pub mod openapi;
 pub mod projection;
 mod reconcile;
 mod requests;
+mod sse;
 mod status;
+mod undo_records;
 mod waiting;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,6 +49,8 @@ pub(crate) struct Reporting {
     pub statuses: Arc<StatusPublisher>,
     pub waiting: Arc<Waiting>,
     pub settings: Arc<pictureday_platform::config::Settings>,
+    /// Ends long-lived responses (event streams) when the service stops.
+    pub shutdown: CancellationToken,
 }
 
 pub async fn component(
@@ -59,7 +68,20 @@ pub async fn component(
         waiting: Waiting::new(),
         bus: bus.clone(),
         settings: connections.settings().clone(),
+        shutdown: shutdown.clone(),
     };
+    webhooks::ensure_topology(&bus).await?;
+    undo_records::ensure_consumer(&bus).await?;
+    let undos = Arc::new(undo_records::UndoRecords { db: db.clone() });
+    let undos_stop = shutdown.clone();
+    let bus_for_undos = bus.clone();
+    let hooks = webhooks::Webhooks::new(
+        db.clone(),
+        bus.clone(),
+        connections.settings().webhooks.clone(),
+    )?;
+    let fanout = Arc::new(webhooks::Fanout(hooks.clone()));
+    let (sender, fanout_stop, sender_stop) = (hooks.clone(), shutdown.clone(), shutdown.clone());
     let project = Arc::new(Project(reporting.clone()));
     let dead = Arc::new(dead_letters::DeadLetters(reporting.clone()));
     let stop = shutdown.clone();
@@ -69,7 +91,9 @@ pub async fn component(
     let (answerer, answer_stop) = (reporting.clone(), shutdown.clone());
     let dead_stop = shutdown.clone();
     Ok(Component::new("reporting")
-        .routes(api::router(reporting, auth))
+        .routes(api::router(reporting.clone(), auth.clone()))
+        .routes(sse::router(reporting, auth.clone()))
+        .routes(webhooks::api::router(hooks, auth))
         .worker("project", move || {
             let (project, shutdown) = (project.clone(), stop.clone());
             async move { stage::run_batched(&*project, &project.0.bus, MAX_BATCH, shutdown).await }
@@ -89,6 +113,17 @@ pub async fn component(
         })
         .worker("requests", move || {
             requests::serve(answerer.clone(), answer_stop.clone())
+        })
+        .worker("webhooks", move || {
+            let (fanout, shutdown) = (fanout.clone(), fanout_stop.clone());
+            async move { stage::run_batched(&*fanout, &fanout.0.bus, MAX_BATCH, shutdown).await }
+        })
+        .worker("job-undos", move || {
+            let (undos, bus, shutdown) = (undos.clone(), bus_for_undos.clone(), undos_stop.clone());
+            async move { stage::run_batched(&*undos, &bus, MAX_BATCH, shutdown).await }
+        })
+        .worker("webhook-deliveries", move || {
+            webhooks::run_sender(sender.clone(), sender_stop.clone())
         })
         .depends_on(Needs::Nats(bus))
         .depends_on(Needs::Database(db)))

@@ -46,8 +46,9 @@ pub(crate) enum StreamError {
     Json(#[from] serde_json::Error),
 }
 
-#[derive(Serialize)]
-struct LogRow<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = JobLogRow)]
+pub(crate) struct LogRow<'a> {
     seq: i32,
     file_name: &'a str,
     outcome: file_outcome::Outcome,

@@ -103,6 +103,7 @@ pub fn new_job(district: &DistrictId, job_id: &str, now: DateTime<Utc>) -> job_s
         previewed: 0,
         mode: ImportMode::default(),
         replace: ReplacePolicy::default(),
+        undo: None,
     }
 }
 

@@ -1,17 +1,16 @@
-//! Roster's HTTP API: districts and their tokens, roster uploads, people, photos and the
-//! missing-photos report.
+//! Roster's HTTP API: districts and their tokens, people, photos and the missing-photos report
+//! (roster uploads and their imports: `imports_api`).
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use pictureday_access::entities::district;
-use pictureday_access::{Auth, Caller};
+use pictureday_access::{Auth, Caller, Role as TokenRole};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ApplyOutcome, RenditionRef};
 use pictureday_contract::renditions;
@@ -23,9 +22,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::{Deserialize, Serialize};
 
 use crate::db::{person, photo};
-use crate::import::{ImportCounts, upsert_people};
 use crate::placeholder::Placeholders;
-use crate::roster_csv::{self, Role, RowError};
+use crate::roster_csv::Role;
 
 #[derive(Clone)]
 pub struct RosterState {
@@ -33,6 +31,10 @@ pub struct RosterState {
     pub storage: Storage,
     pub auth: Arc<Auth>,
     pub placeholders: Arc<Placeholders>,
+    /// Roster imports, run by the `roster-imports` worker.
+    pub imports: crate::imports::Imports,
+    /// How long a roster post waits for its import before answering `202`.
+    pub roster_wait: std::time::Duration,
 }
 
 impl FromRef<RosterState> for Arc<Auth> {
@@ -41,18 +43,10 @@ impl FromRef<RosterState> for Arc<Auth> {
     }
 }
 
-/// The largest roster CSV accepted (a district of ~300,000 people).
-const MAX_ROSTER_BYTES: usize = 64 * 1024 * 1024;
-
 pub fn router(state: RosterState) -> Router {
     Router::new()
         .route("/v1/districts", post(create_district).get(list_districts))
         .route("/v1/districts/{district}", get(get_district))
-        .route("/v1/districts/{district}/tokens", post(create_token))
-        .route(
-            "/v1/districts/{district}/roster",
-            post(upload_roster).layer(DefaultBodyLimit::max(MAX_ROSTER_BYTES)),
-        )
         .route("/v1/districts/{district}/people", get(list_people))
         .route("/v1/districts/{district}/people/{person}", get(get_person))
         .route(
@@ -71,16 +65,20 @@ pub fn router(state: RosterState) -> Router {
             "/v1/districts/{district}/reports/missing-photos.csv",
             get(crate::reports::missing_photos),
         )
+        .merge(crate::imports_api::routes())
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "springfield", "name": "Springfield USD"}))]
 struct NewDistrict {
+    /// 1–63 of `a-z`, `0-9`, `-`.
     id: String,
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = District)]
 struct DistrictBody {
     id: String,
     name: String,
@@ -97,6 +95,22 @@ impl From<district::Model> for DistrictBody {
     }
 }
 
+/// Creates a district (operator only).
+#[utoipa::path(
+    post,
+    path = "/v1/districts",
+    tag = "districts",
+    operation_id = "createDistrict",
+    request_body(content = NewDistrict, example = json!({"id": "springfield", "name": "Springfield USD"})),
+    responses(
+        (status = 201, description = "The district, created.", body = DistrictBody, example = json!({"id": "springfield", "name": "Springfield USD", "created_at": "2026-09-01T08:00:00Z"})),
+        (status = 400, description = "An id that is not 1–63 of `a-z`, `0-9`, `-`, or an empty name.", body = pictureday_platform::openapi::ErrorBody),
+        (status = 409, description = "The district exists already.", body = pictureday_platform::openapi::ErrorBody,
+            example = json!({"error": {"code": "conflict", "message": "district springfield already exists"}})),
+        (status = 415, description = "The body was sent without `Content-Type: application/json`.", body = pictureday_platform::openapi::ErrorBody),
+        (status = 422, description = "JSON of the wrong shape.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn create_district(
     State(state): State<RosterState>,
     caller: Caller,
@@ -120,12 +134,21 @@ async fn create_district(
         id: Set(id.as_str().to_owned()),
         name: Set(name.to_owned()),
         created_at: Set(Utc::now()),
+        originals_retention_days: Set(None),
     }
     .insert(db)
     .await?;
     Ok((StatusCode::CREATED, Json(model.into())))
 }
 
+/// The districts the token may see: every one for the operator, its own for a district token.
+#[utoipa::path(
+    get,
+    path = "/v1/districts",
+    tag = "districts",
+    operation_id = "listDistricts",
+    responses((status = 200, description = "The districts, by id.", body = Vec<DistrictBody>, example = json!([{"id": "springfield", "name": "Springfield USD", "created_at": "2026-09-01T08:00:00Z"}])))
+)]
 async fn list_districts(
     State(state): State<RosterState>,
     caller: Caller,
@@ -133,18 +156,32 @@ async fn list_districts(
     let query = district::Entity::find().order_by_asc(district::Column::Id);
     let query = match &caller {
         Caller::Operator => query,
-        Caller::District(own) => query.filter(district::Column::Id.eq(own.as_str())),
+        Caller::District { district: own, .. } => {
+            query.filter(district::Column::Id.eq(own.as_str()))
+        }
     };
     let rows = query.all(&state.db).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
+/// One district (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}",
+    tag = "districts",
+    operation_id = "getDistrict",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield")),
+    responses((status = 200, description = "The district.", body = DistrictBody, example = json!({"id": "springfield", "name": "Springfield USD", "created_at": "2026-09-01T08:00:00Z"})))
+)]
 async fn get_district(
     State(state): State<RosterState>,
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<DistrictBody>, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     let model = district::Entity::find_by_id(id.as_str().to_owned())
         .one(&state.db)
         .await?
@@ -152,66 +189,8 @@ async fn get_district(
     Ok(Json(model.into()))
 }
 
-#[derive(Serialize)]
-struct TokenBody {
-    token: String,
-    district: String,
-}
-
-async fn create_token(
-    State(state): State<RosterState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
-    caller.require_operator()?;
-    let id = state.auth.district(&caller, &raw).await?;
-    let token = state.auth.issue_district_token(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenBody {
-            token,
-            district: id.to_string(),
-        }),
-    ))
-}
-
-#[derive(Serialize)]
-struct RosterUploadBody {
-    #[serde(flatten)]
-    counts: ImportCounts,
-    rejected_rows: usize,
-    errors: Vec<RowError>,
-}
-
-async fn upload_roster(
-    State(state): State<RosterState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> Result<Json<RosterUploadBody>, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
-    let parsed = tokio::task::spawn_blocking(move || roster_csv::parse(&body))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::Unprocessable {
-            message: format!("roster CSV: {e}"),
-            details: vec![],
-        })?;
-    let rejected_rows = {
-        let mut rows: Vec<u32> = parsed.errors.iter().map(|e| e.row).collect();
-        rows.dedup();
-        rows.len()
-    };
-    let counts = upsert_people(&state.db, &id, parsed.rows).await?;
-    tracing::info!(district = %id, ?counts, rejected_rows, "roster uploaded");
-    Ok(Json(RosterUploadBody {
-        counts,
-        rejected_rows,
-        errors: parsed.errors,
-    }))
-}
-
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Person)]
 struct PersonBody {
     id: String,
     role: Role,
@@ -264,13 +243,36 @@ struct PeopleFilter {
     page: Page,
 }
 
+/// The district's people, a page at a time (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/people",
+    tag = "people",
+    operation_id = "listPeople",
+    params(
+        ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
+        ("missing_photo" = Option<bool>, Query, description = "Only people without (`true`) or with (`false`) a photo."),
+        ("sis_id" = Option<String>, Query, description = "Only the person with this SIS id."),
+        ("student_number" = Option<String>, Query, description = "Only the person with this student number."),
+        ("email" = Option<String>, Query, description = "Only the person with this email (case ignored)."),
+        Page
+    ),
+    responses(
+        (status = 200, description = "A page of people, by id.", body = Paged<PersonBody>,
+            example = json!({"items": [{"id": "0196f1c2-7d3a-7c4e-8a1b-2c3d4e5f6a7b", "role": "student", "email": "ada@springfield.k12.us", "sis_id": "S1001", "student_number": "1001", "first_name": "Ada", "last_name": "Lovelace", "school": "North", "state_id": null, "staff_id": null, "preferred_first_name": null, "grade": "5", "homeroom": "5A", "teacher": "Ms. Hopper", "has_photo": true, "photo_id": "0196f1c3-1a2b-7c4e-8a1b-2c3d4e5f6a7b"}], "next_after": null})),
+        (status = 400, description = "A bad filter, `limit` or `after`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn list_people(
     State(state): State<RosterState>,
     caller: Caller,
     Path(raw): Path<String>,
     Query(filter): Query<PeopleFilter>,
 ) -> Result<Json<Paged<PersonBody>>, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     let limit = filter.page.limit()?;
     let mut query = person::Entity::find()
         .filter(person::Column::DistrictId.eq(id.as_str()))
@@ -317,12 +319,24 @@ async fn find_person(
         })
 }
 
+/// One person (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/people/{person}",
+    tag = "people",
+    operation_id = "getPerson",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id.")),
+    responses((status = 200, description = "The person.", body = PersonBody, example = json!({"id": "0196f1c2-7d3a-7c4e-8a1b-2c3d4e5f6a7b", "role": "student", "email": "ada@springfield.k12.us", "sis_id": "S1001", "student_number": "1001", "first_name": "Ada", "last_name": "Lovelace", "school": "North", "state_id": null, "staff_id": null, "preferred_first_name": null, "grade": "5", "homeroom": "5A", "teacher": "Ms. Hopper", "has_photo": true, "photo_id": "0196f1c3-1a2b-7c4e-8a1b-2c3d4e5f6a7b"})))
+)]
 async fn get_person(
     State(state): State<RosterState>,
     caller: Caller,
     Path((raw, person_id)): Path<(String, String)>,
 ) -> Result<Json<PersonBody>, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     Ok(Json(find_person(&state, &id, &person_id).await?.into()))
 }
 
@@ -331,13 +345,29 @@ struct PhotoQuery {
     size: Option<String>,
 }
 
+/// The person's current photo, or a placeholder (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/people/{person}/photo",
+    tag = "people",
+    operation_id = "getPhoto",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id."), ("size" = Option<crate::openapi::PhotoSize>, Query, description = "The rendition: `small` (96×120), `medium` (240×300) or `large` (480×600, the default).")),
+    responses(
+        (status = 200, description = "The JPEG, with `X-Pictureday-Photo-Id` and an `ETag`; for a person without a photo, a neutral placeholder of the same size with `X-Pictureday-Placeholder: true`.", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg",
+            headers(("X-Pictureday-Photo-Id" = String, description = "The photo's id (absent for the placeholder)."), ("X-Pictureday-Placeholder" = String, description = "`true` for the placeholder."), ("ETag" = String, description = "The photo and size."))),
+        (status = 400, description = "An unknown `size`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn get_photo(
     State(state): State<RosterState>,
     caller: Caller,
     Path((raw, person_id)): Path<(String, String)>,
     Query(query): Query<PhotoQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     let size = photo_size(query.size)?;
     let person = find_person(&state, &id, &person_id).await?;
     let mut headers = jpeg_headers();
@@ -401,7 +431,8 @@ async fn rendition_response(
     Ok((headers, bytes).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = PhotoVersion)]
 struct PhotoVersionBody {
     id: String,
     current: bool,
@@ -413,12 +444,25 @@ struct PhotoVersionBody {
 }
 
 /// Every photo a person has had, newest upload first.
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/people/{person}/photos",
+    tag = "people",
+    operation_id = "listPhotoVersions",
+    description = "Every photo the person has had, newest upload first (viewer). `outcome` is what applying it did, or `previewed` for a preview's photo not applied yet.",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id.")),
+    responses((status = 200, description = "The person's photos.", body = Vec<PhotoVersionBody>,
+        example = json!([{"id": "0196f1c3-1a2b-7c4e-8a1b-2c3d4e5f6a7b", "current": true, "job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "file_name": "1001.jpg", "outcome": "applied", "previous_photo_id": null, "created_at": "2026-11-30T10:00:00Z"}])))
+)]
 async fn list_photo_versions(
     State(state): State<RosterState>,
     caller: Caller,
     Path((raw, person_id)): Path<(String, String)>,
 ) -> Result<Json<Vec<PhotoVersionBody>>, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     let person = find_person(&state, &id, &person_id).await?;
     let photos = photo::Entity::find()
         .filter(photo::Column::PersonId.eq(person.id.as_str()))
@@ -442,13 +486,28 @@ async fn list_photo_versions(
     ))
 }
 
+/// One of the person's photos, current or not (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/people/{person}/photos/{photo}",
+    tag = "people",
+    operation_id = "getPhotoVersion",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id."), ("photo" = String, Path, description = "The photo's id."), ("size" = Option<crate::openapi::PhotoSize>, Query, description = "The rendition: `small` (96×120), `medium` (240×300) or `large` (480×600, the default).")),
+    responses(
+        (status = 200, description = "The JPEG of that version, with `X-Pictureday-Photo-Id` and an `ETag`.", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg"),
+        (status = 400, description = "An unknown `size`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn get_photo_version(
     State(state): State<RosterState>,
     caller: Caller,
     Path((raw, person_id, photo_id)): Path<(String, String, String)>,
     Query(query): Query<PhotoQuery>,
 ) -> Result<Response, ApiError> {
-    let id = state.auth.district(&caller, &raw).await?;
+    let id = state
+        .auth
+        .district_as(&caller, &raw, TokenRole::Viewer)
+        .await?;
     let size = photo_size(query.size)?;
     let person = find_person(&state, &id, &person_id).await?;
     let photo = photo::Entity::find_by_id(photo_id.clone())

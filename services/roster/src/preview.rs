@@ -14,7 +14,7 @@ use axum::extract::{FromRef, Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use pictureday_access::{Auth, Caller};
+use pictureday_access::{Auth, Caller, Role};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{
     ApplyOutcome, FileRef, ImportMode, JobState, JobStatus, ReplacePolicy,
@@ -60,7 +60,7 @@ pub fn router(state: PreviewState) -> Router {
 }
 
 /// What applying did, by outcome.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 struct AppliedCounts {
     applied: u32,
     replaced: u32,
@@ -68,7 +68,8 @@ struct AppliedCounts {
     skipped: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = PreviewApplied)]
 struct AppliedBody {
     job_id: String,
     replace: ReplacePolicy,
@@ -79,12 +80,31 @@ struct AppliedBody {
     log_url: String,
 }
 
+/// Applies a preview exactly as previewed (importer).
+#[utoipa::path(
+    post,
+    path = "/v1/districts/{district}/jobs/{job}/apply",
+    tag = "jobs",
+    operation_id = "applyPreview",
+    description = "No body. Places the photos the preview processed, in file order, under the job's `replace` policy, without uploading or matching again, in one transaction. The job's status and log follow within moments.",
+    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("job" = String, Path, description = "The job's id (`job_id`).")),
+    responses(
+        (status = 200, description = "Applied.", body = AppliedBody,
+            example = json!({"job_id": "0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "replace": "missing_only", "photos": 5, "counts": {"applied": 2, "replaced": 1, "superseded": 0, "skipped": 2}, "status_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b", "log_url": "/v1/districts/springfield/jobs/0196f1c2-9e8d-7c4e-8a1b-2c3d4e5f6a7b/log"})),
+        (status = 409, description = "Not a preview, still running, already applied, nothing to apply, or failed.", body = pictureday_platform::openapi::ErrorBody),
+        (status = 410, description = "The preview expired (`PICTUREDAY_PREVIEW_TTL_SECS` after it finished).", body = pictureday_platform::openapi::ErrorBody),
+        (status = 503, description = "Reporting, the database or NATS did not answer; try again.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
 async fn apply_preview(
     State(state): State<PreviewState>,
     caller: Caller,
     Path((raw, job_id)): Path<(String, String)>,
 ) -> Result<Json<AppliedBody>, ApiError> {
-    let district = state.auth.district(&caller, &raw).await?;
+    let district = state
+        .auth
+        .district_as(&caller, &raw, Role::Importer)
+        .await?;
     let status = job_status::ask(&state.bus.nats, &district, &job_id)
         .await
         .map_err(|error| {

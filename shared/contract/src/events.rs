@@ -16,11 +16,20 @@ pub use crate::matching::{
 pub use crate::options::{ImportMode, ImportOptions, ReplacePolicy};
 use crate::subjects::Kind;
 
-/// The version this build writes. Version 2 added import options, photographers' index rows and
-/// match rules; every version-2 field has a default, so version-1 events are still read.
+/// The version this build writes every event at but one (below). Version 2 added import options,
+/// photographers' index rows and match rules; every version-2 field has a default, so version-1
+/// events are still read.
 pub const SCHEMA_VERSION: u32 = 2;
+/// The version of a `photo.ingested` that names the person its file was chosen for
+/// (`chosen_person`), and of the `photo.matched` it leads to. A reader that ignored the field
+/// would match the file by its name, perhaps to someone else: so only those events are written
+/// at version 3, which a version-2 service refuses (sets aside) instead of misreading, while every
+/// other event stays at version 2.
+pub const CHOSEN_PERSON_VERSION: u32 = 3;
 /// The oldest version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
+/// The newest version this build reads.
+pub const NEWEST_READABLE_VERSION: u32 = CHOSEN_PERSON_VERSION;
 
 /// A pipeline event: its kind (and so its subject family) and its schema version.
 pub trait PipelineEvent: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -66,7 +75,7 @@ pub enum DecodeError {
         expected: &'static str,
     },
     #[error(
-        "event of schema version {found} on {subject}; this service reads versions {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION}"
+        "event of schema version {found} on {subject}; this service reads versions {OLDEST_READABLE_VERSION} to {NEWEST_READABLE_VERSION}"
     )]
     UnknownVersion { subject: String, found: u32 },
     #[error("event on {subject} is not valid JSON for its kind: {source}")]
@@ -94,7 +103,7 @@ pub fn decode<E: PipelineEvent>(subject: &str, payload: &[u8]) -> Result<E, Deco
         source,
     };
     let Versioned { v } = serde_json::from_slice(payload).map_err(json)?;
-    if !(OLDEST_READABLE_VERSION..=SCHEMA_VERSION).contains(&v) {
+    if !(OLDEST_READABLE_VERSION..=NEWEST_READABLE_VERSION).contains(&v) {
         return Err(DecodeError::UnknownVersion {
             subject: subject.to_owned(),
             found: v,
@@ -217,6 +226,22 @@ pub struct PhotoIngested {
     pub unmatchable: Option<String>,
     #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
     pub options: ImportOptions,
+    /// The person the file was uploaded for (`PUT …/people/{person}/photo`): it is theirs if
+    /// the roster still has them, whatever its name says. Version 3 (see
+    /// [`CHOSEN_PERSON_VERSION`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_person: Option<PersonId>,
+}
+
+impl PhotoIngested {
+    /// The version a `photo.ingested` (and the `photo.matched` it leads to) is written at: 3 when
+    /// it names a chosen person, which no version-2 reader may ignore.
+    pub fn version_for(chosen_person: Option<&PersonId>) -> u32 {
+        match chosen_person {
+            Some(_) => CHOSEN_PERSON_VERSION,
+            None => SCHEMA_VERSION,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +300,7 @@ pub struct PhotoRejected {
     feature = "db",
     sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyOutcome {
     /// The person had no photo; this is now their photo.
@@ -325,6 +351,7 @@ pub struct PhotoApplied {
     feature = "db",
     sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     #[cfg_attr(feature = "db", sea_orm(string_value = "queued"))]
@@ -366,6 +393,7 @@ impl JobState {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobCounts {
     pub files: u32,
     pub matched: u32,
@@ -452,6 +480,57 @@ pub struct JobQueryResponse {
     pub job: Option<JobCreated>,
 }
 
+/// One uploaded file: its job and its position in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UploadedFile {
+    pub job_id: JobId,
+    pub seq: u32,
+}
+
+/// Request/reply, roster to ingest (`pictureday.ingest.purge`): delete the originals these
+/// files were uploaded as, for good (a person's photos purged on request). A loose file's object
+/// is deleted; a file inside an uploaded archive cannot be cut out of it, so the whole archive
+/// is deleted. Files ingest does not have in that district, and objects already gone, are
+/// skipped: asking again is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeOriginals {
+    pub v: u32,
+    pub district: DistrictId,
+    pub files: Vec<UploadedFile>,
+    /// Also every file uploaded for this person (`PUT …/people/{person}/photo`), whether or not
+    /// it became a photo (a file rejected as no image is theirs too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<PersonId>,
+}
+
+/// What ingest deleted for a [`PurgeOriginals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginalsPurged {
+    pub v: u32,
+    /// Objects deleted now (loose files and whole archives).
+    pub objects_deleted: u64,
+    /// Of those, archives deleted whole because a file of the request was inside one.
+    pub archives_deleted: u64,
+}
+
+/// `pictureday.job.undone.<district>.<job>` (status stream): a job was undone
+/// (`POST …/jobs/{job}/undo`), after the people's photos were put back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobUndone {
+    pub v: u32,
+    pub district: DistrictId,
+    pub job_id: JobId,
+    /// Who undid it: `operator` or the token's id.
+    pub undone_by: String,
+    pub undone_at: DateTime<Utc>,
+    /// People given back the photo they had before the job.
+    pub restored: u32,
+    /// People who had no photo before the job, left with none.
+    pub cleared: u32,
+    /// People whose photo had changed since the job, left as they are.
+    pub left_alone: u32,
+}
+
 /// A dependency a stage needs, named as operators and users read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -521,10 +600,10 @@ mod tests {
             decode::<PhotoMatched>(subject, &payload),
             Err(DecodeError::WrongSubject { .. })
         ));
-        let newer = br#"{"v":3,"something":"else"}"#;
+        let newer = br#"{"v":4,"something":"else"}"#;
         assert!(matches!(
             decode::<PhotoUnmatched>(subject, newer),
-            Err(DecodeError::UnknownVersion { found: 3, .. })
+            Err(DecodeError::UnknownVersion { found: 4, .. })
         ));
         // Version 1, written before import options and match rules, is still read.
         let older = br#"{"v":1,"file":{"district":"springfield","job_id":"j1","seq":3,"file_name":"x.jpg"},"source":{"kind":"object","key":"k","size":1},"person_id":"p","matched_by":"student_number","key":"1001"}"#;
@@ -535,6 +614,31 @@ mod tests {
             decode::<PhotoUnmatched>(subject, b"{not json"),
             Err(DecodeError::Json { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_chosen_person_is_written_at_version_3_and_read_back() -> anyhow::Result<()> {
+        let subject = "pictureday.photo.ingested.springfield.j1";
+        let plain = br#"{"v":2,"file":{"district":"springfield","job_id":"j1","seq":0,"file_name":"x.jpg"},"source":{"kind":"object","key":"k","size":1},"has_mapping":false,"mapped_key":null}"#;
+        let read = decode::<PhotoIngested>(subject, plain)?;
+        assert_eq!(read.chosen_person, None);
+        assert_eq!(PhotoIngested::version_for(None), SCHEMA_VERSION);
+        let person = PersonId::from("p1");
+        let chosen = PhotoIngested {
+            v: PhotoIngested::version_for(Some(&person)),
+            chosen_person: Some(person),
+            ..read
+        };
+        let json = serde_json::to_value(&chosen)?;
+        assert_eq!(
+            (json["v"].clone(), json["chosen_person"].clone()),
+            (3.into(), "p1".into())
+        );
+        assert_eq!(
+            decode::<PhotoIngested>(subject, &serde_json::to_vec(&chosen)?)?,
+            chosen
+        );
         Ok(())
     }
 

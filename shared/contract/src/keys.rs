@@ -22,9 +22,14 @@ pub fn belongs_to_upload(key: &str, district: &DistrictId, job_id: &str) -> bool
     plain_path(key) && key.starts_with(&upload_prefix(district, job_id))
 }
 
+/// Everything stored for one photo (its renditions), without the final `/`.
+pub fn photo_prefix(district: &DistrictId, photo_id: &str) -> String {
+    format!("{district}/photos/{photo_id}")
+}
+
 /// Whether `key` names a rendition of this photo.
 pub fn belongs_to_photo(key: &str, district: &DistrictId, photo_id: &str) -> bool {
-    plain_path(key) && key.starts_with(&format!("{district}/photos/{photo_id}/"))
+    plain_path(key) && key.starts_with(&format!("{}/", photo_prefix(district, photo_id)))
 }
 
 fn plain_path(key: &str) -> bool {

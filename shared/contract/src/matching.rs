@@ -19,6 +19,8 @@ pub enum Identifier {
     StaffId,
     Email,
     Name,
+    /// The person the file was uploaded for (`PUT …/people/{person}/photo`).
+    Person,
 }
 
 impl Identifier {
@@ -30,6 +32,7 @@ impl Identifier {
             Identifier::StaffId => "staff id",
             Identifier::Email => "email",
             Identifier::Name => "name",
+            Identifier::Person => "person",
         }
     }
 }
@@ -51,6 +54,8 @@ pub enum MatchRule {
     NarrowedByHomeroom,
     /// … and then by teacher.
     NarrowedByTeacher,
+    /// Uploaded for one person, who the roster confirmed is there.
+    Chosen,
 }
 
 /// Which rule matched a file, as its log row shows it (`student number, leading zeros ignored`).
@@ -107,6 +112,9 @@ impl MatchedBy {
     /// `student number`, `SIS id, case ignored`, `staff id in the file name, leading zeros
     /// ignored`, `name and grade`.
     pub fn describe(self) -> String {
+        if self.rule == MatchRule::Chosen {
+            return "chosen for this person".into();
+        }
         let mut text = String::from(self.identifier.describe());
         if self.in_file_name {
             text.push_str(" in the file name");
@@ -118,6 +126,7 @@ impl MatchedBy {
             MatchRule::NarrowedByGrade => " and grade",
             MatchRule::NarrowedByHomeroom => ", grade and homeroom",
             MatchRule::NarrowedByTeacher => ", grade and teacher",
+            MatchRule::Chosen => "",
         });
         text
     }
@@ -161,6 +170,9 @@ pub enum MatchQuery {
     Identifier { value: String, file_name: bool },
     /// A photographer's index row: matched by name, narrowed by grade, homeroom and teacher.
     Name(IndexEntry),
+    /// A file uploaded for one person (`PUT …/people/{person}/photo`), or a check that a person
+    /// is on the district's roster: found if they are (matched by `person`, rule `chosen`).
+    Person { person_id: PersonId },
 }
 
 /// Request/reply between matcher and roster: resolve many files of one district at once.
@@ -228,5 +240,11 @@ mod tests {
             in_file_name: false,
         };
         assert_eq!(grade.describe(), "name and grade");
+        let chosen = MatchedBy {
+            identifier: Identifier::Person,
+            rule: MatchRule::Chosen,
+            in_file_name: false,
+        };
+        assert_eq!(chosen.describe(), "chosen for this person");
     }
 }

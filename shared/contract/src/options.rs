@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     feature = "db",
     sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ImportMode {
     #[default]
@@ -29,6 +30,7 @@ pub enum ImportMode {
     feature = "db",
     sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplacePolicy {
     /// Everyone matched: a newer upload replaces the current photo.
@@ -63,6 +65,7 @@ impl ImportMode {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportOptions {
     #[serde(default)]
     pub mode: ImportMode,

@@ -24,6 +24,18 @@ pub const INGEST_JOB_SUBJECT: &str = "pictureday.ingest.job";
 /// Request/reply: roster asks reporting for a job's status before it applies a preview
 /// (`events::JobQuery`, answered with `events::JobStatusResponse`).
 pub const REPORTING_JOB_SUBJECT: &str = "pictureday.reporting.job";
+/// Request/reply: roster asks ingest to delete the originals of a person's purged photos
+/// (`events::PurgeOriginals`, answered with `events::OriginalsPurged`).
+pub const INGEST_PURGE_SUBJECT: &str = "pictureday.ingest.purge";
+/// Every `job.undone` subject (`events::JobUndone`), kept on the status stream. Not a [`Kind`]:
+/// it is no pipeline event, and no pipeline consumer reads it.
+pub const JOB_UNDONE_WILDCARD: &str = "pictureday.job.undone.>";
+
+/// `pictureday.job.undone.<district>.<job>`
+pub fn job_undone_subject(district: &DistrictId, job_id: &str) -> String {
+    format!("pictureday.job.undone.{district}.{job_id}")
+}
+
 /// Core NATS (not stored): a stage says it waits on a dependency, or no longer does
 /// (`events::StageHealth`).
 pub const STAGE_HEALTH_SUBJECT: &str = "pictureday.stage.health";
@@ -149,6 +161,9 @@ mod tests {
             Some(Kind::JobCreated)
         );
         assert_eq!(Kind::of_subject("other.photo.matched.x.y"), None);
+        let undone = job_undone_subject(&district, "job-1");
+        assert_eq!(undone, "pictureday.job.undone.springfield.job-1");
+        assert_eq!(Kind::of_subject(&undone), None);
         assert_eq!(
             job_of_subject("pictureday.photo.matched.Bad_District.j"),
             None

@@ -13,7 +13,8 @@ use futures::StreamExt;
 use pictureday_contract::PersonId;
 use pictureday_contract::events::{FileRef, PhotoRejected, SCHEMA_VERSION};
 use pictureday_contract::subjects::{
-    DEAD_LETTER_STREAM, DEAD_LETTER_WILDCARD, Kind, PIPELINE_STREAM, STATUS_STREAM, consumers,
+    DEAD_LETTER_STREAM, DEAD_LETTER_WILDCARD, JOB_UNDONE_WILDCARD, Kind, PIPELINE_STREAM,
+    STATUS_STREAM, consumers,
 };
 use serde::Serialize;
 
@@ -153,7 +154,8 @@ fn status_stream_config(topology: &Topology) -> stream::Config {
     stream::Config {
         num_replicas: topology.replicas,
         name: STATUS_STREAM.into(),
-        subjects: vec![Kind::JobStatus.wildcard()],
+        // `job.undone` is kept beside the statuses: a record of what happened to a job.
+        subjects: vec![Kind::JobStatus.wildcard(), JOB_UNDONE_WILDCARD.into()],
         retention: RetentionPolicy::Limits,
         storage: StorageType::File,
         max_age: Duration::from_secs(30 * 24 * 3600),

@@ -80,6 +80,231 @@ pub struct CommonArgs {
     /// How long uploaded originals are kept (`PICTUREDAY_ORIGINALS_RETENTION_DAYS`, …).
     #[command(flatten)]
     pub retention: RetentionArgs,
+    /// How webhooks are delivered and events streamed (`PICTUREDAY_WEBHOOK_*`, …).
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    /// The public address, photo-link keys and roster waits (`PICTUREDAY_PUBLIC_URL`, …).
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// What the API answers with, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// The address clients reach the API at (`https://photos.example.org`), for the absolute
+    /// links the API hands out; without it, the host a request came to.
+    #[arg(long, env = "PICTUREDAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Keys photo links are signed with, `id:secret,id:secret` (secrets of at least 32
+    /// characters): the first signs, all verify. Without it, one key derived from the operator
+    /// token.
+    #[arg(long, env = "PICTUREDAY_PHOTO_LINK_KEYS", hide_env_values = true)]
+    pub photo_link_keys: Option<String>,
+    /// Seconds a roster post waits for its import before answering `202` (default 10, at most
+    /// 60).
+    #[arg(long, env = "PICTUREDAY_ROSTER_WAIT_SECS")]
+    pub roster_wait_secs: Option<u64>,
+}
+
+/// What the API answers with, validated.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `https://photos.example.org`, without a trailing `/`.
+    pub public_url: Option<String>,
+    photo_link_keys: Option<String>,
+    pub roster_wait: Duration,
+}
+
+/// Secrets stay out of debug output (and so out of logs).
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("public_url", &self.public_url)
+            .field(
+                "photo_link_keys",
+                &self.photo_link_keys.as_ref().map(|_| "***"),
+            )
+            .field("roster_wait", &self.roster_wait)
+            .finish()
+    }
+}
+
+impl ApiSettings {
+    const DEFAULT_ROSTER_WAIT: Duration = Duration::from_secs(10);
+    const MAX_ROSTER_WAIT_SECS: u64 = 60;
+
+    fn from_args(args: &ApiArgs) -> Result<Self, ConfigError> {
+        let public_url = match args.public_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => {
+                let plain = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if plain.is_none_or(|rest| rest.is_empty() || rest.contains(['?', '#', '@'])) {
+                    return Err(ConfigError::Invalid {
+                        name: "PICTUREDAY_PUBLIC_URL",
+                        reason: format!(
+                            "{url:?} is not an http:// or https:// address (with an optional path)"
+                        ),
+                    });
+                }
+                Some(url.trim_end_matches('/').to_owned())
+            }
+        };
+        let roster_wait = match args.roster_wait_secs {
+            None => Self::DEFAULT_ROSTER_WAIT,
+            Some(secs) if secs <= Self::MAX_ROSTER_WAIT_SECS => Duration::from_secs(secs),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "PICTUREDAY_ROSTER_WAIT_SECS",
+                    reason: format!("it must be at most {}", Self::MAX_ROSTER_WAIT_SECS),
+                });
+            }
+        };
+        Ok(Self {
+            public_url,
+            photo_link_keys: args
+                .photo_link_keys
+                .clone()
+                .filter(|k| !k.trim().is_empty()),
+            roster_wait,
+        })
+    }
+
+    /// `PICTUREDAY_PHOTO_LINK_KEYS` as given (a secret: never log it).
+    pub fn photo_link_keys(&self) -> Option<&str> {
+        self.photo_link_keys.as_deref()
+    }
+}
+
+/// How webhooks are delivered and job events streamed, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebhookArgs {
+    /// Send webhooks to private, loopback, link-local and other internal addresses too (default
+    /// false): a district's endpoint must not reach into the operator's own network.
+    #[arg(long, env = "PICTUREDAY_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: Option<bool>,
+    /// Seconds to wait before each retry of a failed delivery, comma-separated (default
+    /// `5,300,1800,7200,18000,36000,36000`: about a day in all); after the last, it has failed.
+    #[arg(long, env = "PICTUREDAY_WEBHOOK_RETRY_SCHEDULE")]
+    pub webhook_retry_schedule: Option<String>,
+    /// Seconds an endpoint may fail without a success before it is disabled (default 259200: 3
+    /// days).
+    #[arg(long, env = "PICTUREDAY_WEBHOOK_DISABLE_AFTER_SECS")]
+    pub webhook_disable_after_secs: Option<u64>,
+    /// Seconds one delivery may take, connecting included (default 10).
+    #[arg(long, env = "PICTUREDAY_WEBHOOK_TIMEOUT_SECS")]
+    pub webhook_timeout_secs: Option<u64>,
+    /// Deliveries sent at once by one reporting instance, at most one per endpoint (default 16).
+    #[arg(long, env = "PICTUREDAY_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
+    /// Seconds between two heartbeats of an idle event stream (`GET …/events`; default 15).
+    #[arg(long, env = "PICTUREDAY_EVENTS_HEARTBEAT_SECS")]
+    pub events_heartbeat_secs: Option<u64>,
+}
+
+/// How webhooks are delivered and job events streamed, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// Whether endpoints may be at private, loopback and other internal addresses.
+    pub allow_private: bool,
+    /// The wait before each retry; a delivery is tried once more than it has entries.
+    pub retry_schedule: Vec<Duration>,
+    /// How long an endpoint may fail without a success before it is disabled.
+    pub disable_after: Duration,
+    /// How long one delivery may take.
+    pub timeout: Duration,
+    /// Deliveries in flight at once per instance.
+    pub concurrency: usize,
+    /// How often an idle event stream sends a heartbeat.
+    pub heartbeat: Duration,
+}
+
+impl Default for Webhooks {
+    /// Retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (a day and a few hours in
+    /// all, so a receiver down overnight misses nothing); disabled after 3 days of failures.
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            retry_schedule: [5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+                .map(Duration::from_secs)
+                .to_vec(),
+            disable_after: Duration::from_secs(3 * 86_400),
+            timeout: Duration::from_secs(10),
+            concurrency: 16,
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Webhooks {
+    /// The most retries a schedule may list: each is a row of a delivery's log.
+    const MAX_RETRIES: usize = 30;
+
+    pub fn from_args(args: &WebhookArgs) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let retry_schedule = match &args.webhook_retry_schedule {
+            None => defaults.retry_schedule,
+            Some(raw) => {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    name: "PICTUREDAY_WEBHOOK_RETRY_SCHEDULE",
+                    reason,
+                };
+                let schedule = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<u64>()
+                            .map(Duration::from_secs)
+                            .map_err(|_| invalid(format!("{s:?} is not a number of seconds")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if schedule.len() > Self::MAX_RETRIES {
+                    return Err(invalid(format!(
+                        "{} retries; at most {} are allowed",
+                        schedule.len(),
+                        Self::MAX_RETRIES
+                    )));
+                }
+                schedule
+            }
+        };
+        Ok(Self {
+            allow_private: args.webhook_allow_private.unwrap_or(defaults.allow_private),
+            retry_schedule,
+            disable_after: seconds(
+                "PICTUREDAY_WEBHOOK_DISABLE_AFTER_SECS",
+                args.webhook_disable_after_secs,
+                defaults.disable_after,
+            )?,
+            timeout: match args.webhook_timeout_secs {
+                None => defaults.timeout,
+                Some(secs @ 1..=300) => Duration::from_secs(secs),
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "PICTUREDAY_WEBHOOK_TIMEOUT_SECS",
+                        reason: "it must be between 1 and 300 seconds".into(),
+                    });
+                }
+            },
+            concurrency: match args.webhook_concurrency {
+                None => defaults.concurrency,
+                Some(n @ 1..=1024) => n,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "PICTUREDAY_WEBHOOK_CONCURRENCY",
+                        reason: "it must be between 1 and 1024".into(),
+                    });
+                }
+            },
+            heartbeat: seconds(
+                "PICTUREDAY_EVENTS_HEARTBEAT_SECS",
+                args.events_heartbeat_secs,
+                defaults.heartbeat,
+            )?,
+        })
+    }
 }
 
 /// How long what users uploaded is kept, as given.
@@ -154,6 +379,10 @@ pub struct Settings {
     pub preview_ttl: Duration,
     pub photos: PhotoLimits,
     pub retention: Retention,
+    /// How webhooks are delivered and job events streamed.
+    pub webhooks: Webhooks,
+    /// The public address, photo-link keys and roster waits.
+    pub api: ApiSettings,
     /// The limits of this process's HTTP listener ([`Settings::with_http`]).
     pub http: crate::http_limits::HttpLimits,
 }
@@ -360,9 +589,13 @@ impl Settings {
         )?;
         let photos = PhotoLimits::from_args(&args.photos)?;
         let retention = Retention::from_args(&args.retention)?;
+        let webhooks = Webhooks::from_args(&args.webhooks)?;
+        let api = ApiSettings::from_args(&args.api)?;
         Ok(Self {
             photos,
             retention,
+            webhooks,
+            api,
             database_url,
             nats_url,
             storage,
@@ -506,7 +739,35 @@ mod tests {
             preview_ttl_secs: None,
             photos: PhotoArgs::default(),
             retention: RetentionArgs::default(),
+            webhooks: WebhookArgs::default(),
+            api: ApiArgs::default(),
         }
+    }
+
+    #[test]
+    fn api_settings_are_checked_and_keys_never_shown() -> Result<(), ConfigError> {
+        let mut args = args();
+        let settings = build(&args, "/tmp/photos")?;
+        assert_eq!(settings.api.public_url, None);
+        assert_eq!(settings.api.roster_wait, Duration::from_secs(10));
+        args.api.public_url = Some("https://photos.example.org/".into());
+        args.api.photo_link_keys = Some("k1:0123456789abcdef0123456789abcdef".into());
+        args.api.roster_wait_secs = Some(0);
+        let settings = build(&args, "/tmp/photos")?;
+        assert_eq!(
+            settings.api.public_url.as_deref(),
+            Some("https://photos.example.org")
+        );
+        assert_eq!(settings.api.roster_wait, Duration::ZERO);
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+        for bad in ["photos.example.org", "ftp://x", "https://", "https://u:p@x"] {
+            args.api.public_url = Some(bad.into());
+            assert!(build(&args, "/tmp/photos").is_err(), "{bad}");
+        }
+        args.api.public_url = None;
+        args.api.roster_wait_secs = Some(61);
+        assert!(build(&args, "/tmp/photos").is_err());
+        Ok(())
     }
 
     fn build(args: &CommonArgs, storage: &str) -> Result<Settings, ConfigError> {
@@ -586,6 +847,35 @@ mod tests {
         let bad = build(&args, "/tmp/photos").map(|_| ());
         assert!(
             matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_PREVIEW_TTL_SECS is invalid")),
+            "{bad:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn webhook_settings_have_defaults_and_name_a_bad_setting() -> anyhow::Result<()> {
+        let mut args = args();
+        let defaults = build(&args, "/tmp/photos")?.webhooks;
+        assert_eq!(defaults, Webhooks::default());
+        assert!(!defaults.allow_private);
+        let total: Duration = defaults.retry_schedule.iter().sum();
+        assert!(total >= Duration::from_secs(86_400), "{total:?}");
+        args.webhooks.webhook_retry_schedule = Some("1, 2,3".into());
+        args.webhooks.webhook_allow_private = Some(true);
+        let webhooks = build(&args, "/tmp/photos")?.webhooks;
+        assert_eq!(webhooks.retry_schedule, [1, 2, 3].map(Duration::from_secs));
+        assert!(webhooks.allow_private);
+        args.webhooks.webhook_retry_schedule = Some("1,soon".into());
+        let bad = build(&args, "/tmp/photos").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_WEBHOOK_RETRY_SCHEDULE is invalid")),
+            "{bad:?}"
+        );
+        args.webhooks.webhook_retry_schedule = None;
+        args.webhooks.webhook_timeout_secs = Some(0);
+        let bad = build(&args, "/tmp/photos").map(|_| ());
+        assert!(
+            matches!(&bad, Err(e) if e.to_string().starts_with("PICTUREDAY_WEBHOOK_TIMEOUT_SECS is invalid")),
             "{bad:?}"
         );
         Ok(())

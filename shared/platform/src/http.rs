@@ -14,8 +14,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
-    #[error("this token may not do that")]
-    Forbidden,
+    /// The token is valid but may not do this (the message names what it would need).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -83,7 +84,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone"),
@@ -178,11 +179,14 @@ impl IntoResponse for ApiError {
 }
 
 /// Keyset pagination parameters shared by list endpoints.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Items per page, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "number_in_text")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
-    /// The last id of the previous page.
+    /// The last id of the previous page: its `next_after`.
     pub after: Option<String>,
 }
 
@@ -242,10 +246,11 @@ impl Page {
     }
 }
 
-/// One page of a list, with the cursor for the next (absent on the last page).
-#[derive(Debug, Serialize)]
+/// One page of a list, with the cursor for the next (`null` on the last page).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
+    /// Pass as `after` for the next page; `null` on the last page.
     pub next_after: Option<String>,
 }
 

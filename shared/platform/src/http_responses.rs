@@ -6,11 +6,19 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
-/// No HTML is served: nothing may be loaded, run or framed from a response.
+/// Nothing may be loaded, run or framed from a response (the one HTML page, the API reference
+/// at [`DOCS_PAGE`], sets its own policy, which allows its inline styles only).
 const CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// The longest framework error text read to become a message (they are a line or two).
 const MAX_ERROR_TEXT: usize = 16 * 1024;
+
+/// Where signed photo links are served (roster's `photo_links`).
+pub const SIGNED_LINKS: &str = "/v1/photo-links/";
+
+/// The API reference page, the one HTML page served: its handler sets a policy of its own
+/// (its inline styles and nothing else), which is kept.
+pub const DOCS_PAGE: &str = "/v1/docs";
 
 /// Adds the security headers and turns a non-JSON refusal (axum's own rejections: a bad JSON
 /// body, a wrong content type, a bad query string, an unknown route, a wrong method, …) into
@@ -26,13 +34,28 @@ pub async fn harden(response: Response, method: &Method, path: &str) -> Response
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if !(path == DOCS_PAGE && headers.contains_key(header::CONTENT_SECURITY_POLICY)) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     // People, photos, logs, reports and jobs are personal data: never stored by any cache, the
-    // browser's included. Photos keep their ETag, for clients that keep their own copies.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // browser's included. Photos keep their ETag, for clients that keep their own copies. A
+    // signed photo link says itself how long the browser may keep what it served (`private`:
+    // never a shared cache), which is what a link in an `<img>` tag is for.
+    let cacheable_link = path.starts_with(SIGNED_LINKS)
+        && response.status().is_success()
+        && response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("private"));
+    if !cacheable_link {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 
@@ -168,5 +191,22 @@ mod tests {
         assert_eq!(ok.status(), 200);
         assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn only_the_reference_page_keeps_a_policy_of_its_own() {
+        let own = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+        let page = || {
+            let mut response = "<html></html>".into_response();
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(own),
+            );
+            response
+        };
+        let docs = harden(page(), &Method::GET, DOCS_PAGE).await;
+        assert_eq!(docs.headers()["content-security-policy"], own);
+        let elsewhere = harden(page(), &Method::GET, "/v1/districts").await;
+        assert_eq!(elsewhere.headers()["content-security-policy"], CSP);
     }
 }

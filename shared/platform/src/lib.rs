@@ -18,6 +18,7 @@ pub mod job_status;
 pub mod metrics;
 pub mod nats_client;
 pub mod nats_server;
+pub mod openapi;
 pub mod runtime;
 pub mod stage;
 pub mod storage;

@@ -115,7 +115,7 @@ pub async fn serve(
         }
     }
     let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(crate::openapi::healthz))
         .route("/readyz", get(ready).with_state(Arc::new(dependencies)));
     let mut workers = JoinSet::new();
     for component in components {

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(ImportOptionsAndIndexes),
             Box::new(IngestRejections),
             Box::new(OriginalsRetention),
+            Box::new(super::migration_one_photo::ChosenPerson),
         ]
     }
 }

@@ -4,5 +4,6 @@
 pub mod job;
 pub mod job_file;
 mod migration;
+mod migration_one_photo;
 
 pub use migration::Migrator;

@@ -18,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(Recovery),
             Box::new(super::migration_previews::Previews),
+            Box::new(super::migration_webhooks::Webhooks),
+            Box::new(super::migration_undo::Undo),
         ]
     }
 }

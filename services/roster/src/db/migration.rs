@@ -15,7 +15,12 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(MatchingFields)]
+        vec![
+            Box::new(Initial),
+            Box::new(MatchingFields),
+            Box::new(RosterImports),
+            Box::new(super::migration_person_photos::PersonPhotos),
+        ]
     }
 }
 
@@ -202,6 +207,91 @@ impl MigrationTrait for MatchingFields {
                         .drop_column(column)
                         .to_owned(),
                 )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Roster uploads become imports run in the background, with their per-row error log.
+struct RosterImports;
+
+impl MigrationName for RosterImports {
+    fn name(&self) -> &str {
+        "m20261201_000003_roster_imports"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RosterImports {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("roster_imports")
+                    .if_not_exists()
+                    .col(key_column("id"))
+                    .col(string("district_id"))
+                    .col(string("state"))
+                    .col(string("spool_key"))
+                    .col(big_integer("bytes"))
+                    .col(big_integer("last_row"))
+                    .col(big_integer("created"))
+                    .col(big_integer("updated"))
+                    .col(big_integer("unchanged"))
+                    .col(big_integer("rejected_rows"))
+                    .col(big_integer("errors"))
+                    .col(text_null("error"))
+                    .col(string_null("owner"))
+                    .col(timestamp_with_time_zone_null("lease_until"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("started_at"))
+                    .col(timestamp_with_time_zone_null("finished_at"))
+                    .to_owned(),
+            )
+            .await?;
+        // A district's imports, newest first (the list) and oldest unfinished first (the worker).
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("roster_imports_district")
+                    .table("roster_imports")
+                    .col("district_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("roster_imports_state")
+                    .table("roster_imports")
+                    .col("state")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("roster_import_errors")
+                    .if_not_exists()
+                    .col(string("import_id"))
+                    .col(big_integer("seq"))
+                    .col(big_integer("row"))
+                    .col(string("field"))
+                    .col(text("reason"))
+                    .primary_key(Index::create().col("import_id").col("seq"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["roster_import_errors", "roster_imports"] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
                 .await?;
         }
         Ok(())

@@ -1,10 +1,16 @@
-//! Roster's tables: people (`people`) and every photo applied to them (`photos`), with their
+//! Roster's tables: people (`people`), every photo applied to them (`photos`) and roster imports
+//! (`roster_imports`, `roster_import_errors`), with their
 //! own migration history (`seaql_migrations_roster`). Districts and tokens are in
 //! `pictureday-access`, which roster writes and every service with an API reads.
 
+pub mod job_undo;
 mod migration;
+mod migration_person_photos;
 pub mod person;
 pub mod photo;
+pub mod photo_purge;
 pub mod roster_generation;
+pub mod roster_import;
+pub mod roster_import_error;
 
 pub use migration::Migrator;

@@ -138,7 +138,7 @@ impl DistrictIndex {
                     Identifier::StateId => record.state_id.as_deref(),
                     Identifier::StaffId => record.staff_id.as_deref(),
                     Identifier::Email => record.email.as_deref(),
-                    Identifier::Name => None,
+                    Identifier::Name | Identifier::Person => None,
                 }?;
                 let value = value.trim();
                 let value = if identifier == Identifier::Email {

@@ -27,6 +27,7 @@ pub fn resolve(index: &DistrictIndex, query: &MatchQuery) -> LookupResult {
             resolve_identifier(index, value.trim(), *file_name)
         }
         MatchQuery::Name(entry) => resolve_name(index, entry),
+        MatchQuery::Person { person_id } => resolve_person(index, person_id),
     };
     match outcome {
         Ok((person, matched_by)) => match index.person(person) {
@@ -47,6 +48,26 @@ pub fn resolve(index: &DistrictIndex, query: &MatchQuery) -> LookupResult {
 }
 
 type Resolved = Result<(PersonIndex, MatchedBy), String>;
+
+/// A file uploaded for one person is theirs while the roster has them; nothing else is weighed.
+/// A scan, not a map: these queries come one per upload of one photo, and a map of every id
+/// would cost each district's index memory for them.
+fn resolve_person(index: &DistrictIndex, person_id: &str) -> Resolved {
+    let found = index.people.iter().position(|p| p.id == person_id);
+    match found.and_then(|at| PersonIndex::try_from(at).ok()) {
+        Some(at) => Ok((
+            at,
+            MatchedBy {
+                identifier: Identifier::Person,
+                rule: MatchRule::Chosen,
+                in_file_name: false,
+            },
+        )),
+        None => Err(format!(
+            "the photo was uploaded for person {person_id}, who is not on the district's roster"
+        )),
+    }
+}
 
 const EVERY_IDENTIFIER: &str = "student number, SIS id, state id, staff id or email";
 
@@ -401,4 +422,44 @@ fn narrow_by_teacher(
 fn exactly_one(mut people: impl Iterator<Item = PersonIndex>) -> Option<PersonIndex> {
     let first = people.next()?;
     people.next().is_none().then_some(first)
+}
+
+#[cfg(test)]
+mod chosen_tests {
+    use super::*;
+    use crate::matching::PersonRecord;
+
+    #[test]
+    fn a_chosen_person_is_found_while_on_the_roster() {
+        let index = DistrictIndex::build([PersonRecord {
+            id: "p-1".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            student_number: Some("1001".into()),
+            ..PersonRecord::default()
+        }]);
+        let query = |id: &str| MatchQuery::Person {
+            person_id: id.into(),
+        };
+        assert_eq!(
+            resolve(&index, &query("p-1")),
+            LookupResult::Found {
+                person_id: "p-1".into(),
+                matched_by: MatchedBy {
+                    identifier: Identifier::Person,
+                    rule: MatchRule::Chosen,
+                    in_file_name: false,
+                },
+            }
+        );
+        // An id that is someone's student number is still no person id.
+        assert_eq!(
+            resolve(&index, &query("1001")),
+            LookupResult::Unmatched {
+                reason:
+                    "the photo was uploaded for person 1001, who is not on the district's roster"
+                        .into()
+            }
+        );
+    }
 }

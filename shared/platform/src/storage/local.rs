@@ -116,6 +116,19 @@ impl LocalStore {
         }
     }
 
+    /// Deletes one object; `false` when it was not there.
+    pub(super) async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(StorageError::Io {
+                key: key.into(),
+                source,
+            }),
+        }
+    }
+
     pub(super) async fn put_file(&self, key: &str, source_path: &Path) -> Result<(), StorageError> {
         let path = self.path(key)?;
         self.ensure_parent(key, &path).await?;

@@ -131,6 +131,15 @@ impl Storage {
         }
     }
 
+    /// Deletes one object; returns whether it was there (deleting what is gone is no error, so a
+    /// deletion can be retried).
+    pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        match self {
+            Storage::Local(store) => store.delete(key).await,
+            Storage::S3(store) => store.delete(key).await,
+        }
+    }
+
     /// Reads `len` bytes at `offset` (one entry of a stored zip).
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StorageError> {
         match self {

@@ -271,6 +271,32 @@ impl S3Store {
         }
     }
 
+    /// Deletes one object; `false` when it was not there. S3 answers a DELETE of a missing key
+    /// as a success, so a HEAD first tells the two apart (for counts of what was deleted).
+    pub(super) async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let object = self.object_key(key)?;
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&object)
+            .send()
+            .await;
+        match head.map_err(|e| request_error(key, e)) {
+            Ok(_) => {}
+            Err(StorageError::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(error),
+        }
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&object)
+            .send()
+            .await
+            .map_err(|e| request_error(key, e))?;
+        Ok(true)
+    }
+
     /// Uploads a local file, streaming it from disk (in parts when it is large), then removes it.
     pub(super) async fn put_file(&self, key: &str, path: &Path) -> Result<(), StorageError> {
         let object = self.object_key(key)?;
