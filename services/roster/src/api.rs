@@ -191,7 +191,7 @@ async fn get_district(
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Person)]
-struct PersonBody {
+pub(crate) struct PersonBody {
     id: String,
     role: Role,
     email: Option<String>,

@@ -57,22 +57,6 @@ pub fn routes() -> Router<RosterState> {
         )
 }
 
-/// A database error as a client sees it: SQLite busy or locked, like any outage, is a `503` with
-/// `Retry-After` (whatever the driver's wording), never a `500`.
-pub fn db_error(error: DbErr) -> ApiError {
-    let text = error.to_string();
-    if text.contains("database is locked")
-        || text.contains("database table is locked")
-        || text.contains("database is busy")
-    {
-        tracing::warn!(%error, "database busy");
-        return ApiError::Unavailable(
-            "the database is busy; try again shortly (nothing of this request was kept)".into(),
-        );
-    }
-    ApiError::from(error)
-}
-
 #[derive(Deserialize)]
 struct UploadQuery {
     wait: Option<String>,
@@ -321,7 +305,7 @@ async fn upload_roster(
         {
             tracing::warn!(error = %e, "removing an unrecorded roster upload");
         }
-        return Err(db_error(error));
+        return Err(error.into());
     }
     imports.wake();
     tracing::info!(%district, import = %id, bytes = spooled.bytes, "roster import queued");
@@ -400,7 +384,7 @@ async fn finished_answer(
         .limit(ANSWERED_ERRORS)
         .all(db)
         .await
-        .map_err(db_error)?;
+        .map_err(ApiError::from)?;
     let truncated = u64::try_from(import.errors).unwrap_or(0) > ANSWERED_ERRORS;
     let url = status_url(district.as_str(), &import.id);
     Ok(Json(FinishedBody {
@@ -429,7 +413,7 @@ async fn find_import(
         .filter(roster_import::Column::DistrictId.eq(district.as_str()))
         .one(db)
         .await
-        .map_err(db_error)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("no roster import {id} in district {district}")))
 }
 
@@ -482,7 +466,7 @@ async fn list_imports(
     if let Some(after) = page.after()? {
         query = query.filter(roster_import::Column::Id.lt(after));
     }
-    let rows = query.all(&state.db).await.map_err(db_error)?;
+    let rows = query.all(&state.db).await.map_err(ApiError::from)?;
     let next_after = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|r| r.id.clone()))
         .flatten();
@@ -599,7 +583,7 @@ async fn get_errors(
     // The first page is read before answering, so a database that is down is still a 503.
     let first = error_page(&state.db, id.as_str(), 0)
         .await
-        .map_err(db_error)?;
+        .map_err(ApiError::from)?;
     let next = (first.len() as u64 == PAGE_ROWS)
         .then(|| first.last().map(|r| r.seq))
         .flatten();

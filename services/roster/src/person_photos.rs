@@ -36,9 +36,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::api::PersonBody;
 use crate::db::{person, photo, photo_purge};
 use crate::placement;
-use crate::roster_csv::Role as PersonRole;
 
 /// How long ingest has to delete a purge's originals before the purge is left unfinished.
 const INGEST_PATIENCE: Duration = Duration::from_secs(10);
@@ -69,51 +69,6 @@ pub fn router(state: PersonPhotosState) -> Router {
             post(restore_photo),
         )
         .with_state(state)
-}
-
-/// A person as the API shows them (as `GET …/people/{person}` does).
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = Person)]
-pub(crate) struct PersonBody {
-    id: String,
-    role: PersonRole,
-    email: Option<String>,
-    sis_id: Option<String>,
-    student_number: Option<String>,
-    first_name: String,
-    last_name: String,
-    school: String,
-    state_id: Option<String>,
-    staff_id: Option<String>,
-    preferred_first_name: Option<String>,
-    grade: Option<String>,
-    homeroom: Option<String>,
-    teacher: Option<String>,
-    has_photo: bool,
-    photo_id: Option<String>,
-}
-
-impl From<person::Model> for PersonBody {
-    fn from(p: person::Model) -> Self {
-        Self {
-            id: p.id,
-            role: p.role,
-            email: p.email,
-            sis_id: p.sis_id,
-            student_number: p.student_number,
-            first_name: p.first_name,
-            last_name: p.last_name,
-            school: p.school,
-            state_id: p.state_id,
-            staff_id: p.staff_id,
-            preferred_first_name: p.preferred_first_name,
-            grade: p.grade,
-            homeroom: p.homeroom,
-            teacher: p.teacher,
-            has_photo: p.current_photo_id.is_some(),
-            photo_id: p.current_photo_id,
-        }
-    }
 }
 
 /// The person, locked for the rest of `txn` (as photos being applied lock them), or `404`.
