@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod corpus;
+pub mod fake_clever;
 pub mod images;
 mod postgres;
 mod process;
@@ -305,12 +306,12 @@ impl TestApp {
             )));
             url
         } else {
-            let mut components = pictureday::all_components(&connections, &shutdown).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let mut components = pictureday::all_components(&connections, &shutdown, &url).await?;
             if layout.without_image_processor {
                 components.retain(|c| c.name != "image-processor");
             }
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}", listener.local_addr()?);
             servers.push(spawn_server(
                 connections.clone(),
                 listener,

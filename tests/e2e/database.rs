@@ -59,9 +59,9 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     // Each service keeps its own migration history.
     let conn = &connections[0];
     for (table, migrations) in [
-        ("seaql_migrations_access", 3),
+        ("seaql_migrations_access", 4),
         ("seaql_migrations_ingest", 5),
-        ("seaql_migrations_roster", 4),
+        ("seaql_migrations_roster", 5),
         ("seaql_migrations_reporting", 5),
     ] {
         let row = conn

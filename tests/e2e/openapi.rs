@@ -59,7 +59,12 @@ fn registered_paths() -> anyhow::Result<BTreeSet<String>> {
         for member in std::fs::read_dir(root.join(group))? {
             let src = member?.path().join("src");
             if src.is_dir() {
-                paths.extend(pictureday_platform::openapi::registered_paths(&src)?);
+                // The console's pages are HTML for people, not the API.
+                paths.extend(
+                    pictureday_platform::openapi::registered_paths(&src)?
+                        .into_iter()
+                        .filter(|p| !p.starts_with("/console")),
+                );
             }
         }
     }

@@ -467,6 +467,7 @@ async fn a_preview_expires_and_one_with_nothing_to_apply_finishes(
         retention: RetentionArgs {
             originals_retention_days: None,
             retention_check_secs: Some(1),
+            ..RetentionArgs::default()
         },
         ..AppLayout::default()
     };

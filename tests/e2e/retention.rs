@@ -21,6 +21,7 @@ async fn originals_are_deleted_when_their_retention_is_over(
             retention: RetentionArgs {
                 originals_retention_days: Some(0),
                 retention_check_secs: Some(1),
+                ..RetentionArgs::default()
             },
             ..AppLayout::default()
         },
@@ -90,6 +91,7 @@ async fn a_district_keeps_originals_for_its_own_period(backend: Backend) -> anyh
             retention: RetentionArgs {
                 originals_retention_days: Some(30),
                 retention_check_secs: Some(1),
+                ..RetentionArgs::default()
             },
             ..AppLayout::default()
         },
@@ -111,7 +113,9 @@ async fn a_district_keeps_originals_for_its_own_period(backend: Backend) -> anyh
     assert_eq!(
         defaults,
         json!({"district": "springfield", "originals_retention_days": null,
-               "default_days": 30, "effective_days": 30})
+               "default_days": 30, "effective_days": 30,
+               "inactive_photos_retention_days": null, "inactive_photos_default_days": 365,
+               "inactive_photos_effective_days": 365})
     );
     let too_long = put(
         &springfield,

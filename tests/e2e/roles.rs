@@ -204,6 +204,41 @@ fn routes(person: &str, photo: &str, job: &str) -> Vec<Route> {
             None,
             Admin,
         ),
+        // No Clever source: refused after the role check (404, or 422 for the empty token).
+        route(Method::GET, format!("{p}/sources/clever"), None, Viewer),
+        route(
+            Method::PUT,
+            format!("{p}/sources/clever"),
+            Json(json!({"token": ""})),
+            Admin,
+        ),
+        route(
+            Method::POST,
+            format!("{p}/sources/clever/sync"),
+            None,
+            Admin,
+        ),
+        route(Method::GET, format!("{p}/schools"), None, Viewer),
+        route(
+            Method::GET,
+            format!("{p}/schools/no-such-school"),
+            None,
+            Viewer,
+        ),
+        route(
+            Method::PUT,
+            format!("{p}/schools/no-such-school"),
+            Json(json!({"photos_enabled": true})),
+            Admin,
+        ),
+        route(Method::GET, format!("{p}/photo-settings"), None, Viewer),
+        route(
+            Method::PUT,
+            format!("{p}/photo-settings"),
+            Json(json!({"photos_enabled": true})),
+            Admin,
+        ),
+        route(Method::GET, format!("{p}/purges"), None, Admin),
         route(Method::GET, format!("{p}/tokens"), None, Admin),
         route(
             Method::POST,
@@ -288,6 +323,24 @@ async fn each_route_needs_its_role(backend: Backend) -> anyhow::Result<()> {
         let token = made["token"].as_str().unwrap_or_default().to_owned();
         tokens.push((role, token));
     }
+
+    // Every token can say who it is; nothing else about other tokens.
+    for (role, token) in &tokens {
+        let who = app.get_json(token, "/v1/whoami").await?;
+        assert_eq!(who["kind"], "district", "{who}");
+        assert_eq!(who["district"], D, "{who}");
+        assert_eq!(who["role"], role.name(), "{who}");
+        assert!(
+            who["token"].as_str().is_some_and(|t| t.starts_with("tok_")),
+            "{who}"
+        );
+    }
+    let who = app.get_json(&app.operator_token, "/v1/whoami").await?;
+    assert_eq!(who, json!({"kind": "operator"}));
+    assert_eq!(
+        app.get("pd_wrong", "/v1/whoami").await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let mut checked = 0;
     for route in routes(&person, &photo, &job) {

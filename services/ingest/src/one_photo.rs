@@ -317,6 +317,8 @@ fn file_name(asked: Option<&str>, headers: &HeaderMap) -> String {
             "image/gif" => Some(".gif"),
             "image/tiff" => Some(".tif"),
             "image/webp" => Some(".webp"),
+            "image/heic" | "image/heif" | "image/heic-sequence" => Some(".heic"),
+            "image/avif" => Some(".avif"),
             _ => None,
         });
     format!("photo{}", extension.unwrap_or_default())

@@ -1,5 +1,5 @@
-//! `GET /v1/districts/{d}/events`: the district's `job.status` events as Server-Sent Events,
-//! as they are published. Each request reads the status stream through an ordered consumer of
+//! `GET /v1/districts/{d}/events`: the district's `job.status` events (and its roster sources'
+//! `roster.sync` events) as Server-Sent Events, as they are published. Each request reads the status stream through an ordered consumer of
 //! its own, filtered to the district, from the event after `Last-Event-ID` (an event's id is its
 //! sequence in the stream) or, without one, from now on. Idle streams get a heartbeat comment,
 //! so proxies and clients see the connection is alive; the stream ends when the service stops,
@@ -101,7 +101,8 @@ async fn events(
     // client has the head is in its stream.
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
-            filter_subject: format!("pictureday.{}.{district}.>", Kind::JobStatus.token()),
+            // `job.status` and `roster.sync` (`job.undone`, also matched, is skipped below).
+            filter_subject: format!("pictureday.*.*.{district}.>"),
             deliver_policy,
             ..Default::default()
         })
@@ -112,20 +113,24 @@ async fn events(
     let events = futures::stream::unfold(
         (Box::pin(messages), shutdown),
         |(mut messages, shutdown): (_, CancellationToken)| async move {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                next = messages.next() => next?,
-            };
-            match next {
-                Ok(message) => {
-                    let event = sse_event(&message);
-                    Some((Ok::<_, Infallible>(event), (messages, shutdown)))
-                }
-                Err(error) => {
-                    // The client reconnects with the last id it has and loses nothing.
-                    tracing::debug!(%error, "event stream ended");
-                    None
-                }
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    next = messages.next() => next?,
+                };
+                return match next {
+                    Ok(message) => {
+                        let Some(event) = sse_event(&message) else {
+                            continue;
+                        };
+                        Some((Ok::<_, Infallible>(event), (messages, shutdown)))
+                    }
+                    Err(error) => {
+                        // The client reconnects with the last id it has and loses nothing.
+                        tracing::debug!(%error, "event stream ended");
+                        None
+                    }
+                };
             }
         },
     );
@@ -140,15 +145,28 @@ async fn events(
     Ok(response)
 }
 
-fn sse_event(message: &async_nats::jetstream::Message) -> Event {
+/// The message as an SSE event named by its kind; `None` for a kind the stream does not carry.
+fn sse_event(message: &async_nats::jetstream::Message) -> Option<Event> {
+    let kind = if message
+        .subject
+        .starts_with(&format!("pictureday.{}.", Kind::JobStatus.token()))
+    {
+        Kind::JobStatus.token()
+    } else if message.subject.starts_with("pictureday.roster.sync.") {
+        "roster.sync"
+    } else {
+        return None;
+    };
     let id = message
         .info()
         .map(|info| info.stream_sequence.to_string())
         .unwrap_or_default();
-    Event::default()
-        .id(id)
-        .event(Kind::JobStatus.token())
-        .data(String::from_utf8_lossy(&message.payload))
+    Some(
+        Event::default()
+            .id(id)
+            .event(kind)
+            .data(String::from_utf8_lossy(&message.payload)),
+    )
 }
 
 #[cfg(test)]

@@ -21,9 +21,11 @@ use sea_orm::DatabaseConnection;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{person, photo};
+use crate::db::person::{PersonStatus, RosterSource};
+use crate::db::{person, person_school, photo};
 use crate::placeholder::Placeholders;
 use crate::roster_csv::Role;
+use crate::visibility::{self, PlaceholderReason};
 
 #[derive(Clone)]
 pub struct RosterState {
@@ -135,6 +137,10 @@ async fn create_district(
         name: Set(name.to_owned()),
         created_at: Set(Utc::now()),
         originals_retention_days: Set(None),
+        photos_enabled: Set(true),
+        photos_changed_at: Set(None),
+        photos_changed_by: Set(None),
+        inactive_photos_retention_days: Set(None),
     }
     .insert(db)
     .await?;
@@ -208,6 +214,11 @@ pub(crate) struct PersonBody {
     teacher: Option<String>,
     has_photo: bool,
     photo_id: Option<String>,
+    /// `active`, or `inactive` once their source withdrew them.
+    status: PersonStatus,
+    inactive_since: Option<DateTime<Utc>>,
+    /// What keeps the person current: `csv`, `clever` or `oneroster`.
+    source: RosterSource,
 }
 
 impl From<person::Model> for PersonBody {
@@ -229,6 +240,9 @@ impl From<person::Model> for PersonBody {
             teacher: p.teacher,
             has_photo: p.current_photo_id.is_some(),
             photo_id: p.current_photo_id,
+            status: p.status,
+            inactive_since: p.inactive_since,
+            source: p.source,
         }
     }
 }
@@ -236,6 +250,8 @@ impl From<person::Model> for PersonBody {
 #[derive(Deserialize)]
 struct PeopleFilter {
     missing_photo: Option<bool>,
+    status: Option<PersonStatus>,
+    school: Option<String>,
     sis_id: Option<String>,
     student_number: Option<String>,
     email: Option<String>,
@@ -251,7 +267,9 @@ struct PeopleFilter {
     operation_id = "listPeople",
     params(
         ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
-        ("missing_photo" = Option<bool>, Query, description = "Only people without (`true`) or with (`false`) a photo."),
+        ("missing_photo" = Option<bool>, Query, description = "Only people without (`true`) or with (`false`) a photo. `true` lists active people only (people who left are not missing a photo) unless `status` says otherwise."),
+        ("status" = Option<PersonStatus>, Query, description = "Only `active` or `inactive` people."),
+        ("school" = Option<String>, Query, description = "Only people of this school (its id)."),
         ("sis_id" = Option<String>, Query, description = "Only the person with this SIS id."),
         ("student_number" = Option<String>, Query, description = "Only the person with this student number."),
         ("email" = Option<String>, Query, description = "Only the person with this email (case ignored)."),
@@ -278,6 +296,25 @@ async fn list_people(
         .filter(person::Column::DistrictId.eq(id.as_str()))
         .order_by_asc(person::Column::Id)
         .limit(limit);
+    let status = match (filter.status, filter.missing_photo) {
+        (Some(status), _) => Some(status),
+        (None, Some(true)) => Some(PersonStatus::Active),
+        (None, _) => None,
+    };
+    if let Some(status) = status {
+        query = query.filter(person::Column::Status.eq(status));
+    }
+    if let Some(school) = filter.school {
+        query = query.filter(
+            person::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(person_school::Column::PersonId)
+                    .from(person_school::Entity)
+                    .and_where(person_school::Column::SchoolId.eq(school))
+                    .to_owned(),
+            ),
+        );
+    }
     match filter.missing_photo {
         Some(true) => query = query.filter(person::Column::CurrentPhotoId.is_null()),
         Some(false) => query = query.filter(person::Column::CurrentPhotoId.is_not_null()),
@@ -353,8 +390,8 @@ struct PhotoQuery {
     operation_id = "getPhoto",
     params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id."), ("size" = Option<crate::openapi::PhotoSize>, Query, description = "The rendition: `small` (96×120), `medium` (240×300) or `large` (480×600, the default).")),
     responses(
-        (status = 200, description = "The JPEG, with `X-Pictureday-Photo-Id` and an `ETag`; for a person without a photo, a neutral placeholder of the same size with `X-Pictureday-Placeholder: true`.", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg",
-            headers(("X-Pictureday-Photo-Id" = String, description = "The photo's id (absent for the placeholder)."), ("X-Pictureday-Placeholder" = String, description = "`true` for the placeholder."), ("ETag" = String, description = "The photo and size."))),
+        (status = 200, description = "The JPEG, with `X-Pictureday-Photo-Id` and an `ETag`; for a person without a photo, a neutral placeholder of the same size with `X-Pictureday-Placeholder: true` — also while the person is inactive or photos are off for their district or one of their schools; `X-Pictureday-Placeholder-Reason` says which (`no-photo`, `person-inactive`, `district-photos-off`, `school-photos-off`).", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg",
+            headers(("X-Pictureday-Photo-Id" = String, description = "The photo's id (absent for the placeholder)."), ("X-Pictureday-Placeholder" = String, description = "`true` for the placeholder."), ("X-Pictureday-Placeholder-Reason" = String, description = "Why the placeholder: `no-photo`, `person-inactive`, `district-photos-off` or `school-photos-off`."), ("ETag" = String, description = "The photo and size."))),
         (status = 400, description = "An unknown `size`.", body = pictureday_platform::openapi::ErrorBody)
     )
 )]
@@ -371,7 +408,8 @@ async fn get_photo(
     let size = photo_size(query.size)?;
     let person = find_person(&state, &id, &person_id).await?;
     let mut headers = jpeg_headers();
-    if let Some(photo_id) = person.current_photo_id {
+    let withheld = visibility::withheld(&state.db, &person).await?;
+    if let (None, Some(photo_id)) = (withheld, person.current_photo_id) {
         let photo = photo::Entity::find_by_id(photo_id.clone())
             .one(&state.db)
             .await?
@@ -382,7 +420,9 @@ async fn get_photo(
         .placeholders
         .get(&size)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no placeholder for {size}")))?;
-    headers.insert("x-pictureday-placeholder", HeaderValue::from_static("true"));
+    withheld
+        .unwrap_or(PlaceholderReason::NoPhoto)
+        .mark(&mut headers);
     Ok((headers, bytes).into_response())
 }
 
@@ -494,7 +534,7 @@ async fn list_photo_versions(
     operation_id = "getPhotoVersion",
     params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"), ("person" = String, Path, description = "The person's id."), ("photo" = String, Path, description = "The photo's id."), ("size" = Option<crate::openapi::PhotoSize>, Query, description = "The rendition: `small` (96×120), `medium` (240×300) or `large` (480×600, the default).")),
     responses(
-        (status = 200, description = "The JPEG of that version, with `X-Pictureday-Photo-Id` and an `ETag`.", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg"),
+        (status = 200, description = "The JPEG of that version, with `X-Pictureday-Photo-Id` and an `ETag`; the placeholder (with `X-Pictureday-Placeholder-Reason`) while the person is inactive or photos are off for their district or school.", body = pictureday_platform::openapi::Jpeg, content_type = "image/jpeg"),
         (status = 400, description = "An unknown `size`.", body = pictureday_platform::openapi::ErrorBody)
     )
 )]
@@ -516,5 +556,14 @@ async fn get_photo_version(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no photo {photo_id:?} of this person")))?;
+    if let Some(reason) = visibility::withheld(&state.db, &person).await? {
+        let mut headers = jpeg_headers();
+        let bytes = state
+            .placeholders
+            .get(&size)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no placeholder for {size}")))?;
+        reason.mark(&mut headers);
+        return Ok((headers, bytes).into_response());
+    }
     rendition_response(&state, &photo, &size, jpeg_headers()).await
 }

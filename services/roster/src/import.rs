@@ -1,5 +1,5 @@
 //! Applies a roster's rows to the database, a chunk at a time: people are upserted by SIS id,
-//! else by email.
+//! else by email, and belong to the school their row names (created when new).
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +10,9 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 
-use crate::db::person;
+use crate::db::person::{self, PersonStatus, RosterSource};
+use crate::db::person_school;
+use crate::person_fields::Origin;
 use crate::roster_csv::RosterRow;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -18,6 +20,10 @@ pub struct ImportCounts {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// People the file withdrew (`status` inactive).
+    pub deactivated: u64,
+    /// People the file brought back.
+    pub reactivated: u64,
 }
 
 const INSERT_CHUNK: usize = 500;
@@ -74,7 +80,15 @@ pub async fn upsert_chunk(
         }
     }
 
+    let members: HashSet<String> = person_school::Entity::find()
+        .filter(person_school::Column::PersonId.is_in(existing.iter().map(|p| p.id.as_str())))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|m| m.person_id)
+        .collect();
     let now = stamp;
+    let mut memberships: Vec<(String, String)> = Vec::new();
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
     for row in rows {
@@ -91,63 +105,54 @@ pub async fn upsert_chunk(
         match found {
             Some(i) => {
                 let current = &existing[i];
-                let changed = current.role != row.role
-                    || current.email != row.email
-                    || current.sis_id != row.sis_id
-                    || current.student_number != row.student_number
-                    || current.first_name != row.first_name
-                    || current.last_name != row.last_name
-                    || current.school != row.school
-                    || current.state_id != row.state_id
-                    || current.staff_id != row.staff_id
-                    || current.preferred_first_name != row.preferred_first_name
-                    || current.grade != row.grade
-                    || current.homeroom != row.homeroom
-                    || current.teacher != row.teacher;
-                if changed {
+                let fields = row.fields();
+                let changed = fields.differs_from(current);
+                // A roster CSV withdraws people (`status` inactive) and brings them back (listed
+                // as active again); people of another source come and go by that source.
+                let own = current.source == RosterSource::Csv;
+                let returns = own && current.status == PersonStatus::Inactive && row.active;
+                let leaves = own && current.status == PersonStatus::Active && !row.active;
+                // Memberships are written for new schools and for people imported before
+                // schools were kept, not again for every unchanged row.
+                if current.school != row.school || !members.contains(&current.id) {
+                    memberships.push((current.id.clone(), row.school.clone()));
+                }
+                if changed || returns || leaves {
                     let mut model: person::ActiveModel = current.clone().into();
-                    model.role = Set(row.role);
-                    model.email = Set(row.email);
-                    model.sis_id = Set(row.sis_id);
-                    model.student_number = Set(row.student_number);
-                    model.first_name = Set(row.first_name);
-                    model.last_name = Set(row.last_name);
-                    model.school = Set(row.school);
-                    model.state_id = Set(row.state_id);
-                    model.staff_id = Set(row.staff_id);
-                    model.preferred_first_name = Set(row.preferred_first_name);
-                    model.grade = Set(row.grade);
-                    model.homeroom = Set(row.homeroom);
-                    model.teacher = Set(row.teacher);
+                    fields.write(&mut model);
                     model.updated_at = Set(now);
+                    if returns {
+                        model.status = Set(PersonStatus::Active);
+                        model.inactive_since = Set(None);
+                    }
+                    if leaves {
+                        model.status = Set(PersonStatus::Inactive);
+                        model.inactive_since = Set(Some(now));
+                    }
                     updates.push(model);
-                    counts.updated += 1;
+                    match (returns, leaves) {
+                        (true, _) => counts.reactivated += 1,
+                        (_, true) => counts.deactivated += 1,
+                        _ => counts.updated += 1,
+                    }
                 } else {
                     counts.unchanged += 1;
                 }
             }
             None => {
-                inserts.push(person::ActiveModel {
-                    id: Set(PersonId::new().into()),
-                    district_id: Set(district.as_str().to_owned()),
-                    role: Set(row.role),
-                    email: Set(row.email),
-                    sis_id: Set(row.sis_id),
-                    student_number: Set(row.student_number),
-                    first_name: Set(row.first_name),
-                    last_name: Set(row.last_name),
-                    school: Set(row.school),
-                    state_id: Set(row.state_id),
-                    staff_id: Set(row.staff_id),
-                    preferred_first_name: Set(row.preferred_first_name),
-                    grade: Set(row.grade),
-                    homeroom: Set(row.homeroom),
-                    teacher: Set(row.teacher),
-                    current_photo_id: Set(None),
-                    current_photo_rank: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                });
+                let id: String = PersonId::new().into();
+                memberships.push((id.clone(), row.school.clone()));
+                let origin = Origin {
+                    source: RosterSource::Csv,
+                    source_id: None,
+                    status: if row.active {
+                        PersonStatus::Active
+                    } else {
+                        PersonStatus::Inactive
+                    },
+                    seen: None,
+                };
+                inserts.push(row.fields().new_person(id, district, origin, now));
                 counts.created += 1;
             }
         }
@@ -163,6 +168,23 @@ pub async fn upsert_chunk(
     for model in updates {
         person::Entity::update(model).exec(txn).await?;
     }
+    // Every person the file lists belongs to the school it names (created when new).
+    let names: HashSet<&str> = memberships
+        .iter()
+        .map(|(_, school)| school.as_str())
+        .filter(|school| !school.is_empty())
+        .collect();
+    let school_ids = crate::sources::schools::named(txn, district, &names, stamp).await?;
+    let memberships: Vec<(String, Vec<String>)> = memberships
+        .iter()
+        .map(|(person, school)| {
+            (
+                person.clone(),
+                school_ids.get(school).cloned().into_iter().collect(),
+            )
+        })
+        .collect();
+    crate::sources::schools::set_memberships(txn, district, &memberships).await?;
     if changed {
         crate::lookup::roster_changed(txn, district).await?;
     }

@@ -13,10 +13,15 @@
 //! next claim, by this process or another replica once the lease lapses (at once after a clean
 //! shutdown, which releases it), reads the file again from the top — rebuilding what duplicate
 //! detection needs — and applies the rows after that one, so counts and the error log stay exact.
+//!
+//! A OneRoster zip (`sources::oneroster`, recognised by its first bytes) is imported the same way:
+//! its `orgs.csv` schools first, then `users.csv` in chunks, its rows as the progress; after a
+//! bulk `users.csv`, the source's people it did not list are deactivated, by the import's
+//! `started_at`, which a resumed import keeps.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::{BufReader, Seek, Write};
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,9 +41,14 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{roster_import, roster_import_error};
+use crate::db::person::RosterSource;
+use crate::db::{roster_import, roster_import_error, school};
 use crate::import::{ImportCounts, upsert_chunk};
 use crate::roster_csv::{Record, RosterCsvError, RosterReader, RosterRow, RowError};
+use crate::sources::oneroster::{
+    self, FileError, IdentifierMap, Mode, OneRosterError, Package, Piece, Prelude, UsersChunk,
+};
+use crate::sources::{people, schools};
 
 /// Rows applied per transaction: short enough that every other writer waits well under a
 /// second, long enough that a million rows is a thousand transactions.
@@ -199,6 +209,9 @@ struct Progress {
     unchanged: i64,
     rejected_rows: i64,
     errors: i64,
+    deactivated: i64,
+    reactivated: i64,
+    ignored: i64,
 }
 
 impl Progress {
@@ -210,6 +223,9 @@ impl Progress {
             unchanged: model.unchanged,
             rejected_rows: model.rejected_rows,
             errors: model.errors,
+            deactivated: model.deactivated,
+            reactivated: model.reactivated,
+            ignored: model.ignored,
         }
     }
 
@@ -222,6 +238,9 @@ impl Progress {
             unchanged: self.unchanged + n(counts.unchanged),
             rejected_rows: self.rejected_rows + n(chunk.rejected_rows),
             errors: self.errors + n(chunk.errors.len() as u64),
+            deactivated: self.deactivated + n(counts.deactivated),
+            reactivated: self.reactivated + n(counts.reactivated),
+            ignored: self.ignored,
         }
     }
 }
@@ -512,10 +531,23 @@ impl Imports {
             }
         };
         let stamp = import.started_at.unwrap_or_else(|| db_time(Utc::now()));
-        let file = match self.fetch(import).await {
+        let mut file = match self.fetch(import).await {
             Ok(file) => file,
             Err(ended) => return ended,
         };
+        match starts_as_zip(&mut file) {
+            Ok(true) => {
+                return self
+                    .run_oneroster(import, &district, file, stamp, shutdown)
+                    .await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                return Ended::Interrupted(format!(
+                    "reading the local copy of the roster: {error}"
+                ));
+            }
+        }
         let (sender, mut chunks) = mpsc::channel(2);
         let parser = tokio::task::spawn_blocking(move || parse_chunks(file, &sender));
         let mut progress = Progress::of(import);
@@ -599,6 +631,27 @@ impl Imports {
         progress: Progress,
         shutdown: &CancellationToken,
     ) -> Result<Progress, Ended> {
+        self.with_retries(id, chunk.records(), chunk.last_row, shutdown, || {
+            self.apply(id, district, chunk, stamp, progress)
+        })
+        .await
+    }
+
+    /// Runs `attempt` (one short transaction of an import; `None` if this worker no longer holds
+    /// the import), waiting out a busy or unavailable database for as long as the claim lasts.
+    /// `rows` and `last_row` describe it for the log.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        id: &str,
+        rows: usize,
+        last_row: u32,
+        shutdown: &CancellationToken,
+        mut attempt: F,
+    ) -> Result<T, Ended>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, DbErr>>,
+    {
         let mut pause = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {
@@ -606,11 +659,11 @@ impl Imports {
                 return Err(Ended::Interrupted("shutting down".into()));
             }
             let began = std::time::Instant::now();
-            let applied = self.apply(id, district, chunk, stamp, progress).await;
+            let applied = attempt().await;
             let took = began.elapsed();
             if took > Duration::from_secs(1) {
                 // Every other writer of a SQLite database waited this long.
-                tracing::warn!(import = %id, ?took, rows = chunk.records(), "a roster chunk's transaction was slow");
+                tracing::warn!(import = %id, ?took, rows, "a roster chunk's transaction was slow");
             }
             match applied {
                 Ok(Some(next)) => return Ok(next),
@@ -633,8 +686,7 @@ impl Imports {
                 Err(error) => {
                     tracing::error!(import = %id, %error, "applying a roster chunk");
                     return Err(Ended::Failed(format!(
-                        "rows up to {} could not be applied: {error}",
-                        chunk.last_row
+                        "rows up to {last_row} could not be applied: {error}"
                     )));
                 }
             }
@@ -681,6 +733,7 @@ impl Imports {
                     row: Set(i64::from(e.row)),
                     field: Set(e.field.clone()),
                     reason: Set(e.reason.clone()),
+                    file: Set(None),
                 }
             });
             roster_import_error::Entity::insert_many(models.collect::<Vec<_>>())
@@ -707,6 +760,286 @@ impl Imports {
         txn.commit().await?;
         Ok(Some(next))
     }
+}
+
+/// OneRoster zips (`sources::oneroster`): the same claim, chunks, retries and resumption as the
+/// CSV, with `users.csv` rows as the progress.
+impl Imports {
+    async fn run_oneroster(
+        &self,
+        import: &roster_import::Model,
+        district: &DistrictId,
+        file: std::fs::File,
+        stamp: DateTime<Utc>,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        let map: IdentifierMap = match import.options.as_deref().map(serde_json::from_str) {
+            None => IdentifierMap::default(),
+            Some(Ok(map)) => map,
+            Some(Err(error)) => {
+                return Ended::Failed(format!("the import's identifier mapping: {error}"));
+            }
+        };
+        let (sender, mut pieces) = mpsc::channel::<Result<Piece, OneRosterError>>(2);
+        let parser = tokio::task::spawn_blocking(move || {
+            let read = Package::open(BufReader::new(file)).and_then(|mut package| {
+                package.read(&map, CHUNK_ROWS, |piece| {
+                    sender.blocking_send(Ok(piece)).is_ok()
+                })
+            });
+            if let Err(error) = read {
+                let _ = sender.blocking_send(Err(error));
+            }
+        });
+        let id = import.id.as_str();
+        let mut progress = Progress::of(import);
+        let mut ended = Ended::Completed;
+        let mut known: HashMap<String, school::Model> = HashMap::new();
+        let mut listing = people::Listing::Changes;
+        while let Some(piece) = pieces.recv().await {
+            let step = match piece {
+                Err(error) => {
+                    ended = Ended::Failed(format!("OneRoster: {error}"));
+                    break;
+                }
+                Ok(Piece::Prelude(prelude)) => {
+                    if prelude.manifest.users == Mode::Bulk {
+                        listing = people::Listing::Complete;
+                    }
+                    self.with_retries(id, prelude.schools.len(), 1, shutdown, || {
+                        self.apply_prelude(id, district, &prelude, stamp, progress)
+                    })
+                    .await
+                    .map(|(next, schools)| {
+                        known = schools;
+                        next
+                    })
+                }
+                Ok(Piece::Users(chunk)) => {
+                    if i64::from(chunk.last_row) <= progress.last_row {
+                        continue; // applied before this import was interrupted
+                    }
+                    self.with_retries(id, chunk.records(), chunk.last_row, shutdown, || {
+                        self.apply_users(id, district, &chunk, &known, listing, stamp, progress)
+                    })
+                    .await
+                }
+            };
+            match step {
+                Ok(next) => progress = next,
+                Err(end) => {
+                    ended = end;
+                    break;
+                }
+            }
+        }
+        drop(pieces);
+        if let Err(error) = parser.await {
+            return Ended::Interrupted(format!("the OneRoster parser stopped: {error}"));
+        }
+        if matches!(ended, Ended::Completed) && listing == people::Listing::Complete {
+            let last_row = u32::try_from(progress.last_row).unwrap_or(u32::MAX);
+            if let Err(end) = self
+                .with_retries(id, 0, last_row, shutdown, || {
+                    self.apply_bulk_end(id, district, stamp, progress)
+                })
+                .await
+            {
+                return end;
+            }
+        }
+        ended
+    }
+
+    /// Renews the claim inside `txn`: `false` if this worker no longer holds the import, or it
+    /// has moved past `last_row` (on PostgreSQL the row lock also keeps a worker that took the
+    /// import over from writing the same rows at once).
+    async fn hold(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        id: &str,
+        last_row: i64,
+    ) -> Result<bool, DbErr> {
+        let held = roster_import::Entity::update_many()
+            .col_expr(
+                roster_import::Column::LeaseUntil,
+                Expr::value(lease_end(db_time(Utc::now()))),
+            )
+            .filter(roster_import::Column::Id.eq(id))
+            .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str()))
+            .filter(roster_import::Column::State.eq(ImportState::Running.as_str()))
+            .filter(roster_import::Column::LastRow.eq(last_row))
+            .exec(txn)
+            .await?;
+        Ok(held.rows_affected == 1)
+    }
+
+    /// The schools of `orgs.csv` (every run: it is idempotent, and the people need them), and the
+    /// first time only, the rejected rows of `orgs.csv` and `roles.csv`.
+    async fn apply_prelude(
+        &self,
+        id: &str,
+        district: &DistrictId,
+        prelude: &Prelude,
+        stamp: DateTime<Utc>,
+        progress: Progress,
+    ) -> Result<Option<(Progress, HashMap<String, school::Model>)>, DbErr> {
+        let txn = begin_write(&self.inner.db).await?;
+        lock_key(&txn, "roster-import", district.as_str()).await?;
+        if !self.hold(&txn, id, progress.last_row).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let (known, _) = schools::apply(
+            &txn,
+            district,
+            RosterSource::OneRoster,
+            &prelude.schools,
+            stamp,
+        )
+        .await?;
+        let mut next = progress;
+        let first_run = progress.last_row <= 1 && progress.errors == 0;
+        if first_run && !prelude.errors.is_empty() {
+            insert_file_errors(&txn, id, progress.errors, &prelude.errors).await?;
+            next.rejected_rows += count(prelude.rejected_rows);
+            next.errors += count(prelude.errors.len() as u64);
+            record(&txn, id, &next).await?;
+        }
+        txn.commit().await?;
+        Ok(Some((next, known)))
+    }
+
+    /// A chunk of `users.csv` in one short transaction, as [`Imports::apply`] for the CSV.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_users(
+        &self,
+        id: &str,
+        district: &DistrictId,
+        chunk: &UsersChunk,
+        known: &HashMap<String, school::Model>,
+        listing: people::Listing,
+        stamp: DateTime<Utc>,
+        progress: Progress,
+    ) -> Result<Option<Progress>, DbErr> {
+        let txn = begin_write(&self.inner.db).await?;
+        lock_key(&txn, "roster-import", district.as_str()).await?;
+        if !self.hold(&txn, id, progress.last_row).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let source = RosterSource::OneRoster;
+        let (listed, mut errors) = oneroster::with_known_roles(&txn, district, chunk).await?;
+        let unknown_roles = errors.len() as u64;
+        let counts = people::apply(&txn, district, source, listed, known, listing, stamp).await?;
+        let deleted = people::deactivate(&txn, district, source, &chunk.deleted, stamp).await?;
+        if listing == people::Listing::Complete {
+            oneroster::keep_seen(&txn, district, &chunk.rejected_ids, stamp).await?;
+        }
+        errors.extend(chunk.errors.iter().cloned());
+        errors.sort_by_key(|e| e.row);
+        insert_file_errors(&txn, id, progress.errors, &errors).await?;
+        let next = Progress {
+            last_row: i64::from(chunk.last_row),
+            created: progress.created + count(counts.created),
+            updated: progress.updated + count(counts.updated),
+            unchanged: progress.unchanged + count(counts.unchanged),
+            rejected_rows: progress.rejected_rows + count(chunk.rejected_rows + unknown_roles),
+            errors: progress.errors + count(errors.len() as u64),
+            deactivated: progress.deactivated + count(counts.deactivated) + count(deleted),
+            reactivated: progress.reactivated + count(counts.reactivated),
+            ignored: progress.ignored + count(chunk.ignored),
+        };
+        record(&txn, id, &next).await?;
+        txn.commit().await?;
+        Ok(Some(next))
+    }
+
+    /// After a bulk `users.csv`: the source's people it did not list are deactivated. Run again
+    /// by a resumed import, it finds nobody left to deactivate.
+    async fn apply_bulk_end(
+        &self,
+        id: &str,
+        district: &DistrictId,
+        stamp: DateTime<Utc>,
+        progress: Progress,
+    ) -> Result<Option<Progress>, DbErr> {
+        let txn = begin_write(&self.inner.db).await?;
+        lock_key(&txn, "roster-import", district.as_str()).await?;
+        if !self.hold(&txn, id, progress.last_row).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let gone =
+            people::deactivate_unseen(&txn, district, RosterSource::OneRoster, stamp).await?;
+        let mut next = progress;
+        next.deactivated += count(gone);
+        record(&txn, id, &next).await?;
+        txn.commit().await?;
+        Ok(Some(next))
+    }
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Whether the file starts as a zip does; it is left at its start.
+fn starts_as_zip(file: &mut std::fs::File) -> std::io::Result<bool> {
+    let mut head = Vec::with_capacity(4);
+    Read::by_ref(file).take(4).read_to_end(&mut head)?;
+    file.rewind()?;
+    Ok(oneroster::is_zip(&head))
+}
+
+/// Row errors naming their file, numbered after the `written` already in the log.
+async fn insert_file_errors(
+    txn: &sea_orm::DatabaseTransaction,
+    id: &str,
+    written: i64,
+    errors: &[FileError],
+) -> Result<(), DbErr> {
+    let mut seq = written;
+    for errors in errors.chunks(ERROR_INSERT) {
+        let models = errors.iter().map(|e| {
+            seq += 1;
+            roster_import_error::ActiveModel {
+                import_id: Set(id.to_owned()),
+                seq: Set(seq),
+                row: Set(i64::from(e.row)),
+                field: Set(e.field.clone()),
+                reason: Set(e.reason.clone()),
+                file: Set(Some(e.file.to_owned())),
+            }
+        });
+        roster_import_error::Entity::insert_many(models.collect::<Vec<_>>())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes a OneRoster import's progress.
+async fn record(
+    txn: &sea_orm::DatabaseTransaction,
+    id: &str,
+    next: &Progress,
+) -> Result<(), DbErr> {
+    use roster_import::Column as C;
+    roster_import::Entity::update_many()
+        .col_expr(C::LastRow, Expr::value(next.last_row))
+        .col_expr(C::Created, Expr::value(next.created))
+        .col_expr(C::Updated, Expr::value(next.updated))
+        .col_expr(C::Unchanged, Expr::value(next.unchanged))
+        .col_expr(C::RejectedRows, Expr::value(next.rejected_rows))
+        .col_expr(C::Errors, Expr::value(next.errors))
+        .col_expr(C::Deactivated, Expr::value(next.deactivated))
+        .col_expr(C::Reactivated, Expr::value(next.reactivated))
+        .col_expr(C::Ignored, Expr::value(next.ignored))
+        .filter(C::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Reads the roster in `file` and sends it on in chunks; a header or read error ends it.

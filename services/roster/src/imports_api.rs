@@ -27,6 +27,7 @@ use crate::api::RosterState;
 use crate::db::{roster_import, roster_import_error};
 use crate::imports::{ImportState, RosterImportId, db_time, spool_key, spool_prefix};
 use crate::roster_csv::RosterReader;
+use crate::sources::oneroster::{self, IdentifierMap};
 
 /// The largest roster CSV accepted: a district of well over a million people. It is spooled to
 /// disk and storage as it arrives, never held in memory.
@@ -81,6 +82,9 @@ impl UploadQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = RosterRowError)]
 pub(crate) struct RowErrorBody {
+    /// The file of a OneRoster zip the row is in (`users.csv`); absent for a roster CSV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
     row: i64,
     field: String,
     reason: String,
@@ -89,6 +93,7 @@ pub(crate) struct RowErrorBody {
 impl From<roster_import_error::Model> for RowErrorBody {
     fn from(e: roster_import_error::Model) -> Self {
         Self {
+            file: e.file,
             row: e.row,
             field: e.field,
             reason: e.reason,
@@ -105,6 +110,14 @@ struct FinishedBody {
     updated: i64,
     unchanged: i64,
     rejected_rows: i64,
+    /// OneRoster zips: people deactivated (`tobedeleted`, `enabledUser=false`, or missing from a
+    /// bulk `users.csv`), reactivated, and rows ignored (guardians, parents, relatives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deactivated: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reactivated: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<i64>,
     errors: Vec<RowErrorBody>,
     import: String,
     /// Only when `errors` is not the whole log.
@@ -137,6 +150,14 @@ struct ImportBody {
     rejected_rows: i64,
     /// Entries of the row-error log (a rejected row may have several).
     error_count: i64,
+    /// `csv` or `oneroster` (a OneRoster zip; `rows_read` then counts `users.csv` rows).
+    format: Option<String>,
+    /// People deactivated: a OneRoster `tobedeleted` or `enabledUser=false`, or missing from a
+    /// bulk `users.csv`; a roster CSV row with `status` `inactive`.
+    deactivated: i64,
+    reactivated: i64,
+    /// Rows skipped on purpose: OneRoster guardians, parents and relatives.
+    ignored: i64,
     /// Why the import failed.
     error: Option<String>,
     created_at: DateTime<Utc>,
@@ -166,6 +187,10 @@ impl From<roster_import::Model> for ImportBody {
             unchanged: m.unchanged,
             rejected_rows: m.rejected_rows,
             error_count: m.errors,
+            format: m.format,
+            deactivated: m.deactivated,
+            reactivated: m.reactivated,
+            ignored: m.ignored,
             error: m.error,
             created_at: m.created_at,
             started_at: m.started_at,
@@ -212,23 +237,52 @@ async fn spool_body(dir: &std::path::Path, body: Body) -> Result<Spooled, ApiErr
     Ok(Spooled { path, bytes })
 }
 
+/// What an upload is: a roster CSV, or a OneRoster zip (it starts as a zip does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    OneRoster,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::OneRoster => "oneroster",
+        }
+    }
+}
+
 /// A roster whose header is wrong is refused at once (`422`), as it always was, and nothing is
-/// recorded.
-async fn check_header(path: &std::path::Path) -> Result<(), ApiError> {
+/// recorded; so is a OneRoster zip whose manifest, files or header rows are wrong.
+async fn check_header(path: &std::path::Path) -> Result<Format, ApiError> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut file = std::fs::File::open(&path)?;
+        let mut head = Vec::with_capacity(4);
+        std::io::Read::by_ref(&mut file)
+            .take(4)
+            .read_to_end(&mut head)?;
+        if oneroster::is_zip(&head) {
+            return Ok::<_, std::io::Error>(
+                oneroster::check_file(std::fs::File::open(&path)?)
+                    .map(|_| Format::OneRoster)
+                    .map_err(|e| format!("OneRoster: {e}")),
+            );
+        }
         let file = std::fs::File::open(&path)?;
         Ok::<_, std::io::Error>(
             RosterReader::new(std::io::BufReader::new(file))
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map(|_| Format::Csv)
+                .map_err(|e| format!("roster CSV: {e}")),
         )
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::io)?
     .map_err(|message| ApiError::Unprocessable {
-        message: format!("roster CSV: {message}"),
+        message,
         details: vec![],
     })
 }
@@ -239,10 +293,11 @@ async fn check_header(path: &std::path::Path) -> Result<(), ApiError> {
     path = "/v1/districts/{district}/roster",
     tag = "roster",
     operation_id = "uploadRoster",
-    description = "The CSV (up to 512 MB) is streamed to storage and recorded as a roster import, which a background worker applies 1,000 rows per transaction. The post waits for it (10 s by default, or `wait`): `200` when it finished, else `202` with where to follow it. People are upserted by `sis_id`, else by `email`; rows with errors are skipped and reported.",
+    description = "The CSV (up to 512 MB) is streamed to storage and recorded as a roster import, which a background worker applies 1,000 rows per transaction. The post waits for it (10 s by default, or `wait`): `200` when it finished, else `202` with where to follow it. People are upserted by `sis_id`, else by `email`; rows with errors are skipped and reported. A OneRoster 1.1 or 1.2 CSV zip (recognised by its `manifest.csv`) is imported the same way: `orgs.csv` schools, `users.csv` people (a bulk file deactivates the source's people it does not list; a delta's `tobedeleted` deactivates), 1.2 `roles.csv`; `oneroster.<source>=<target>` parameters choose which identifiers become which (see docs/rosters.md).",
     params(
         ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
-        ("wait" = Option<String>, Query, description = "`true` (the default wait), `false` (do not wait) or seconds, 0–60.", example = "false")
+        ("wait" = Option<String>, Query, description = "`true` (the default wait), `false` (do not wait) or seconds, 0–60.", example = "false"),
+        ("oneroster.userIds.SIS" = Option<String>, Query, description = "OneRoster zips: which Pictureday identifier (`sis_id`, `student_number`, `state_id`, `staff_id`, `none`) a source fills; sources are `identifier` (default: `student_number` for students, `staff_id` for staff), `sourcedId`, `username`, `userMasterIdentifier` and `userIds.<type>`, each as `oneroster.<source>`.", example = "sis_id")
     ),
     request_body(content = String, content_type = "text/csv", description = "A header row with `role`, `first_name`, `last_name` and `sis_id` or `email` (and optionally `email`, `sis_id`, `student_number`, `school`, `state_id`, `staff_id`, `preferred_first_name`, `grade`, `homeroom`, `teacher`), in any order.",
         example = "role,email,sis_id,student_number,first_name,last_name,school\nstudent,ada@springfield.k12.us,S1001,1001,Ada,Lovelace,North\n"),
@@ -263,6 +318,7 @@ async fn upload_roster(
     caller: Caller,
     Path(raw): Path<String>,
     Query(query): Query<UploadQuery>,
+    Query(parameters): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let district = state
@@ -270,9 +326,18 @@ async fn upload_roster(
         .district_as(&caller, &raw, Role::Importer)
         .await?;
     let patience = query.patience(state.roster_wait)?;
+    let mapping =
+        IdentifierMap::from_parameters(parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(ApiError::BadRequest)?;
     let imports = &state.imports;
     let spooled = spool_body(imports.spool(), body).await?;
-    check_header(&spooled.path).await?;
+    let format = check_header(&spooled.path).await?;
+    let options = match format {
+        Format::OneRoster if !mapping.is_default() => {
+            Some(serde_json::to_string(&mapping).map_err(ApiError::internal)?)
+        }
+        _ => None,
+    };
     let id = RosterImportId::new();
     let key = spool_key(&district, &id);
     imports.storage().put_file(&key, &spooled.path).await?;
@@ -294,6 +359,11 @@ async fn upload_roster(
         created_at: Set(db_time(Utc::now())),
         started_at: Set(None),
         finished_at: Set(None),
+        format: Set(Some(format.as_str().to_owned())),
+        options: Set(options),
+        deactivated: Set(0),
+        reactivated: Set(0),
+        ignored: Set(0),
     }
     .insert(imports.db())
     .await;
@@ -336,7 +406,7 @@ async fn upload_roster(
         }
         ImportState::Failed => {
             let message = import.error.unwrap_or_default();
-            if message.starts_with("roster CSV:") {
+            if message.starts_with("roster CSV:") || message.starts_with("OneRoster:") {
                 Err(ApiError::Unprocessable {
                     message,
                     details: vec![serde_json::json!({ "import": import.id })],
@@ -378,6 +448,7 @@ async fn finished_answer(
     district: &DistrictId,
     import: roster_import::Model,
 ) -> Result<Response, ApiError> {
+    let oneroster = import.format.as_deref() == Some(Format::OneRoster.as_str());
     let errors = roster_import_error::Entity::find()
         .filter(roster_import_error::Column::ImportId.eq(import.id.as_str()))
         .order_by_asc(roster_import_error::Column::Seq)
@@ -392,6 +463,12 @@ async fn finished_answer(
         updated: import.updated,
         unchanged: import.unchanged,
         rejected_rows: import.rejected_rows,
+        // A roster CSV says them too when its `status` column changed anyone.
+        deactivated: (oneroster || import.deactivated + import.reactivated > 0)
+            .then_some(import.deactivated),
+        reactivated: (oneroster || import.deactivated + import.reactivated > 0)
+            .then_some(import.reactivated),
+        ignored: oneroster.then_some(import.ignored),
         errors: errors.into_iter().map(Into::into).collect(),
         import: import.id,
         errors_truncated: truncated.then_some(true),
@@ -516,11 +593,12 @@ fn encode(
     if csv_wanted {
         let mut csv = CsvBuilder::new();
         for r in &rows {
-            csv.row([
-                r.row.to_string().as_str(),
-                r.field.as_str(),
-                r.reason.as_str(),
-            ])?;
+            let row = r.row.to_string();
+            match &r.file {
+                // A OneRoster import's log: `file,row,field,reason`.
+                Some(file) => csv.row([file.as_str(), &row, &r.field, &r.reason])?,
+                None => csv.row([row.as_str(), r.field.as_str(), r.reason.as_str()])?,
+            }
         }
         return Ok(csv.finish()?.into());
     }
@@ -565,7 +643,8 @@ async fn get_errors(
 ) -> Result<Response, ApiError> {
     let district = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     let id = import_id(&import)?;
-    find_import(&state.db, &district, &id).await?;
+    let import = find_import(&state.db, &district, &id).await?;
+    let oneroster = import.format.as_deref() == Some(Format::OneRoster.as_str());
     let csv_wanted = match query.format.as_deref() {
         Some("csv") => true,
         Some("json") => false,
@@ -589,8 +668,12 @@ async fn get_errors(
         .flatten();
     let head = if csv_wanted {
         let mut csv = CsvBuilder::new();
-        csv.row(["row", "field", "reason"])
-            .map_err(ApiError::internal)?;
+        if oneroster {
+            csv.row(["file", "row", "field", "reason"])
+        } else {
+            csv.row(["row", "field", "reason"])
+        }
+        .map_err(ApiError::internal)?;
         let mut head = csv.finish().map_err(ApiError::internal)?;
         head.extend_from_slice(&encode(first, true, true).map_err(ApiError::internal)?);
         Bytes::from(head)
@@ -679,6 +762,7 @@ mod tests {
             row: seq + 1,
             field: "role".into(),
             reason: "is \"x\"".into(),
+            file: None,
         };
         let mut whole = b"[".to_vec();
         whole.extend_from_slice(&encode(vec![row(1), row(2)], false, true)?);

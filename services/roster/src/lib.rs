@@ -10,9 +10,11 @@ pub mod db;
 mod import;
 mod imports;
 mod imports_api;
+mod inactive_retention;
 mod lookup;
 pub mod matching;
 pub mod openapi;
+mod person_fields;
 mod person_photos;
 mod photo_links;
 mod placeholder;
@@ -22,8 +24,11 @@ mod preview;
 mod preview_expiry;
 mod reports;
 pub mod roster_csv;
+mod schools_api;
+pub mod sources;
 mod tokens;
 mod undo;
+mod visibility;
 
 use std::sync::Arc;
 
@@ -56,6 +61,7 @@ pub async fn component(
         public_url: connections.settings().api.public_url.clone(),
     };
     let tokens_auth = auth.clone();
+    let schools_auth = auth.clone();
     let person_photos = person_photos::PersonPhotosState {
         db: db.clone(),
         storage: storage.clone(),
@@ -99,6 +105,29 @@ pub async fn component(
         preview_ttl: connections.settings().preview_ttl,
         check_every: connections.settings().retention.check_every,
     };
+    let clever_schedule =
+        sources::clever::schedule::Schedule::new(Arc::new(sources::clever::sync::Syncer {
+            db: db.clone(),
+            publisher: bus.publisher.clone(),
+            keys: Arc::new(sources::secret::SecretKey::from_settings(
+                settings.api.secrets_key(),
+                settings.operator_token()?,
+            )?),
+            pacing: Default::default(),
+        }));
+    let clever = sources::clever::api::CleverState {
+        db: db.clone(),
+        auth: state.auth.clone(),
+        schedule: clever_schedule.clone(),
+        default_interval: settings.api.clever_interval,
+    };
+    let clever_stop = shutdown.clone();
+    let inactive = inactive_retention::InactiveRetention {
+        photos: person_photos.clone(),
+        keep: settings.retention.inactive_photos,
+        check_every: settings.retention.check_every,
+    };
+    let inactive_stop = shutdown.clone();
     let expiry_stop = shutdown.clone();
     let apply_stop = shutdown.clone();
     let imports_stop = shutdown.clone();
@@ -110,6 +139,11 @@ pub async fn component(
         .routes(photo_links::router(links))
         .routes(person_photos::router(person_photos.clone()))
         .routes(undo::router(person_photos))
+        .routes(sources::clever::api::router(clever))
+        .routes(schools_api::router(schools_api::SchoolsState {
+            db: db.clone(),
+            auth: schools_auth,
+        }))
         .worker("apply", move || {
             let (apply, shutdown) = (apply.clone(), apply_stop.clone());
             async move { stage::run_batched(&*apply, &apply.bus, apply::MAX_BATCH, shutdown).await }
@@ -119,6 +153,12 @@ pub async fn component(
         })
         .worker("lookup", move || {
             lookup::serve(lookup_nats.clone(), lookup_db.clone(), lookup_stop.clone())
+        })
+        .worker("clever-sync", move || {
+            clever_schedule.clone().run(clever_stop.clone())
+        })
+        .worker("inactive-retention", move || {
+            inactive_retention::run(inactive.clone(), inactive_stop.clone())
         })
         .worker("preview-expiry", move || {
             preview_expiry::run(expiry.clone(), expiry_stop.clone())

@@ -229,6 +229,7 @@ struct MatchingRow {
     grade: Option<String>,
     homeroom: Option<String>,
     teacher: Option<String>,
+    inactive_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn load(db: &DatabaseConnection, district: &str) -> Result<DistrictIndex, DbErr> {
@@ -248,6 +249,7 @@ async fn load(db: &DatabaseConnection, district: &str) -> Result<DistrictIndex, 
             person::Column::Grade,
             person::Column::Homeroom,
             person::Column::Teacher,
+            person::Column::InactiveSince,
         ])
         .filter(person::Column::DistrictId.eq(district))
         .into_model::<MatchingRow>()
@@ -268,6 +270,7 @@ async fn load(db: &DatabaseConnection, district: &str) -> Result<DistrictIndex, 
             grade: row.grade,
             homeroom: row.homeroom,
             teacher: row.teacher,
+            inactive_since: row.inactive_since,
         }
     })))
 }
@@ -375,6 +378,7 @@ mod tests {
             grade: None,
             homeroom: None,
             teacher: None,
+            inactive_since: None,
         })))
     }
 

@@ -39,6 +39,7 @@ pub struct RowErrors {
         crate::api::get_photo_version,
         crate::person_photos::delete_photo,
         crate::person_photos::restore_photo,
+        crate::person_photos::list_purges,
         crate::reports::missing_photos,
         crate::imports_api::upload_roster,
         crate::imports_api::list_imports,
@@ -47,11 +48,20 @@ pub struct RowErrors {
         crate::tokens::create_token,
         crate::tokens::list_tokens,
         crate::tokens::revoke_token,
+        crate::tokens::whoami,
         crate::photo_links::make_link,
         crate::photo_links::serve_link,
         crate::preview::apply_preview,
         crate::undo::undo_job,
         crate::undo::get_undo,
+        crate::sources::clever::api::configure,
+        crate::sources::clever::api::show,
+        crate::sources::clever::api::sync_now,
+        crate::schools_api::list_schools,
+        crate::schools_api::get_school,
+        crate::schools_api::put_school,
+        crate::schools_api::get_photo_settings,
+        crate::schools_api::put_photo_settings,
     ),
     components(schemas(PhotoSize, RowErrors)),
     tags(
@@ -61,6 +71,8 @@ pub struct RowErrors {
         (name = "photo-links", description = "Signed, expiring links that serve one person's photo to `<img>` tags."),
         (name = "roster", description = "Roster uploads (CSV) and their imports."),
         (name = "jobs", description = "Import jobs: their state and counts, and what happened to every file."),
+        (name = "sources", description = "Roster sources that keep a district's people current: Clever (a token per district, synced on a schedule and on demand)."),
+        (name = "schools", description = "A district's schools, and photos turned on or off per school or for the whole district."),
     )
 )]
 struct RosterApi;

@@ -15,7 +15,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use pictureday_access::{Auth, Caller, Role};
@@ -26,13 +26,13 @@ use pictureday_contract::subjects::INGEST_PURGE_SUBJECT;
 use pictureday_contract::{DistrictId, PersonId, keys};
 use pictureday_platform::bus::Bus;
 use pictureday_platform::db::begin_write;
-use pictureday_platform::http::ApiError;
+use pictureday_platform::http::{ApiError, Page, Paged};
 use pictureday_platform::storage::Storage;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,7 @@ pub fn router(state: PersonPhotosState) -> Router {
             "/v1/districts/{district}/people/{person}/photos/{photo}/restore",
             post(restore_photo),
         )
+        .route("/v1/districts/{district}/purges", get(list_purges))
         .with_state(state)
 }
 
@@ -212,7 +213,7 @@ async fn restore_photo(
 /// A purge, as the API shows it: who, when, how much — never the photos.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = PhotoPurge)]
-struct PurgeBody {
+pub(crate) struct PurgeBody {
     id: String,
     district: String,
     #[schema(value_type = String)]
@@ -226,6 +227,59 @@ struct PurgeBody {
     renditions_deleted: u64,
     originals_deleted: u64,
     archives_deleted: u64,
+}
+
+#[derive(Deserialize)]
+struct PurgesQuery {
+    person: Option<String>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+/// The record of every purge of the district's photos, newest first (admin): by hand
+/// (`DELETE …/photo?purge=true`) or by retention, when people who left have been inactive
+/// longer than the district keeps their photos.
+#[utoipa::path(
+    get,
+    path = "/v1/districts/{district}/purges",
+    tag = "people",
+    operation_id = "listPurges",
+    params(
+        ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
+        ("person" = Option<String>, Query, description = "Only the purges of this person."),
+        Page
+    ),
+    responses(
+        (status = 200, description = "A page of purge records, newest first; `purged_by` is who asked, or `retention (inactive since …)`.", body = Paged<PurgeBody>),
+        (status = 400, description = "A bad `limit` or `after`.", body = pictureday_platform::openapi::ErrorBody)
+    )
+)]
+async fn list_purges(
+    State(state): State<PersonPhotosState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(query): Query<PurgesQuery>,
+) -> Result<Json<Paged<PurgeBody>>, ApiError> {
+    let district = state.auth.district_as(&caller, &raw, Role::Admin).await?;
+    let limit = query.page.limit()?;
+    let mut select = photo_purge::Entity::find()
+        .filter(photo_purge::Column::DistrictId.eq(district.as_str()))
+        .order_by_desc(photo_purge::Column::Id)
+        .limit(limit);
+    if let Some(person) = query.person {
+        select = select.filter(photo_purge::Column::PersonId.eq(person));
+    }
+    if let Some(after) = query.page.after()? {
+        select = select.filter(photo_purge::Column::Id.lt(after));
+    }
+    let rows = select.all(&state.db).await?;
+    let next_after = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|p| p.id.clone()))
+        .flatten();
+    Ok(Json(Paged {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_after,
+    }))
 }
 
 fn count(n: i64) -> u64 {
@@ -255,7 +309,7 @@ impl From<photo_purge::Model> for PurgeBody {
 /// left to delete; then the renditions, photo by photo; then ingest deletes the originals. A
 /// purge interrupted anywhere is finished by the next purge of the person, and counts only what
 /// was deleted.
-async fn purge_person(
+pub(crate) async fn purge_person(
     state: &PersonPhotosState,
     district: &DistrictId,
     person_id: &str,

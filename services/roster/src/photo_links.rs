@@ -347,7 +347,8 @@ async fn serve_link(
         })?;
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    let Some(current) = person.current_photo_id else {
+    let withheld = crate::visibility::withheld(&state.db, &person).await?;
+    let (None, Some(current)) = (withheld, person.current_photo_id) else {
         let bytes = state
             .placeholders
             .get(&size)
@@ -356,7 +357,9 @@ async fn serve_link(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-cache"),
         );
-        headers.insert("x-pictureday-placeholder", HeaderValue::from_static("true"));
+        withheld
+            .unwrap_or(crate::visibility::PlaceholderReason::NoPhoto)
+            .mark(&mut headers);
         return Ok((headers, bytes).into_response());
     };
     let etag = format!("\"{current}-{size}\"");

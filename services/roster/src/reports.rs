@@ -10,7 +10,7 @@
 //! any paged list; each row is still read whole and in order, exactly once.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -21,9 +21,10 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use serde::Deserialize;
 
 use crate::api::RosterState;
-use crate::db::person;
+use crate::db::{person, person_school};
 
 /// Rows per query: a page is ~0.5 MB of rows in memory, and each query is short.
 const PAGE_ROWS: u64 = 1000;
@@ -78,14 +79,40 @@ fn after(key: &[String; 4]) -> Expr {
     ))
 }
 
+/// Which people the report lists, besides being active and without a photo.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ReportFilter {
+    /// Only students or only staff.
+    role: Option<crate::roster_csv::Role>,
+    /// Only the people of this school (its id).
+    school: Option<String>,
+}
+
 async fn page(
     db: &DatabaseConnection,
     district: &str,
+    filter: &ReportFilter,
     from: Option<&[String; 4]>,
 ) -> Result<Vec<person::Model>, DbErr> {
     let mut query = person::Entity::find()
         .filter(person::Column::DistrictId.eq(district))
-        .filter(person::Column::CurrentPhotoId.is_null());
+        .filter(person::Column::CurrentPhotoId.is_null())
+        // People who left are not missing a photo.
+        .filter(person::Column::Status.eq(crate::db::person::PersonStatus::Active));
+    if let Some(role) = filter.role {
+        query = query.filter(person::Column::Role.eq(role));
+    }
+    if let Some(school) = &filter.school {
+        query = query.filter(
+            person::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(person_school::Column::PersonId)
+                    .from(person_school::Entity)
+                    .and_where(person_school::Column::SchoolId.eq(school.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
     if let Some(key) = from {
         query = query.filter(after(key));
     }
@@ -131,8 +158,12 @@ fn next_key(rows: &[person::Model]) -> Option<[String; 4]> {
     path = "/v1/districts/{district}/reports/missing-photos.csv",
     tag = "people",
     operation_id = "missingPhotosReport",
-    description = "Students and staff without a photo, ordered by school, last name, first name. Streamed: an error after the first rows cuts the download short.",
-    params(("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield")),
+    description = "Active students and staff without a photo (people who left are not missing one), ordered by school, last name, first name. Streamed: an error after the first rows cuts the download short.",
+    params(
+        ("district" = String, Path, description = "The district's id (`a-z`, `0-9`, `-`).", example = "springfield"),
+        ("role" = Option<crate::roster_csv::Role>, Query, description = "Only `student`s or only `staff`."),
+        ("school" = Option<String>, Query, description = "Only the people of this school (its id).")
+    ),
     responses((status = 200, description = "The CSV.", body = String, content_type = "text/csv",
         example = "role,sis_id,student_number,email,first_name,last_name,school\r\nstudent,S1002,1002,,Grace,Hopper,North\r\n"))
 )]
@@ -140,21 +171,22 @@ pub(crate) async fn missing_photos(
     State(state): State<RosterState>,
     caller: Caller,
     Path(raw): Path<String>,
+    Query(filter): Query<ReportFilter>,
 ) -> Result<Response, ApiError> {
     let id = state.auth.district_as(&caller, &raw, Role::Viewer).await?;
     let district = id.as_str().to_owned();
     // The first page is read before answering, so a database that is down is still a 503.
-    let first = page(&state.db, &district, None).await?;
+    let first = page(&state.db, &district, &filter, None).await?;
     let head = csv_of(&first, true).map_err(ApiError::internal)?;
     let db = state.db.clone();
     let pages_district = district.clone();
     let rest = stream::try_unfold(next_key(&first), move |from| {
-        let (db, district) = (db.clone(), pages_district.clone());
+        let (db, district, filter) = (db.clone(), pages_district.clone(), filter.clone());
         async move {
             let Some(from) = from else {
                 return Ok::<_, StreamError>(None);
             };
-            let rows = page(&db, &district, Some(&from)).await?;
+            let rows = page(&db, &district, &filter, Some(&from)).await?;
             Ok(Some((csv_of(&rows, false)?, next_key(&rows))))
         }
     });

@@ -1,5 +1,6 @@
 //! Parses a roster CSV (header row: role, email, sis_id, student_number, first_name, last_name,
-//! school; optional state_id, staff_id, preferred_first_name, grade, homeroom, teacher) into
+//! school; optional state_id, staff_id, preferred_first_name, grade, homeroom, teacher, status)
+//! into
 //! validated rows and per-row errors. Quoted fields, a UTF-8 byte-order mark, CRLF
 //! line ends and Windows-1252 exports from spreadsheets are all handled.
 //!
@@ -14,7 +15,15 @@ use serde::Serialize;
 
 /// A person's role; stored by its name.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 #[derive(utoipa::ToSchema)]
@@ -52,6 +61,30 @@ pub struct RosterRow {
     pub grade: Option<String>,
     pub homeroom: Option<String>,
     pub teacher: Option<String>,
+    /// The optional `status` column: `false` for `inactive` (withdrawn, left); absent or
+    /// `active`, `true`.
+    pub active: bool,
+}
+
+impl RosterRow {
+    /// What the row says about the person.
+    pub fn fields(&self) -> crate::person_fields::PersonFields {
+        crate::person_fields::PersonFields {
+            role: self.role,
+            email: self.email.clone(),
+            sis_id: self.sis_id.clone(),
+            student_number: self.student_number.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            school: self.school.clone(),
+            state_id: self.state_id.clone(),
+            staff_id: self.staff_id.clone(),
+            preferred_first_name: self.preferred_first_name.clone(),
+            grade: self.grade.clone(),
+            homeroom: self.homeroom.clone(),
+            teacher: self.teacher.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,7 +116,7 @@ pub struct ParsedRoster {
     pub errors: Vec<RowError>,
 }
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "role",
     "email",
     "sis_id",
@@ -97,6 +130,7 @@ const COLUMNS: [&str; 13] = [
     "grade",
     "homeroom",
     "teacher",
+    "status",
 ];
 
 /// Other names exports give the optional columns.
@@ -294,6 +328,17 @@ impl<R: Read> RosterReader<R> {
                 None
             }
         };
+        let active = match field("status").map(|r| r.to_ascii_lowercase()).as_deref() {
+            None | Some("active") => true,
+            Some("inactive") => false,
+            Some(other) => {
+                error(
+                    "status",
+                    format!("must be active or inactive (or empty for active), not {other:?}"),
+                );
+                true
+            }
+        };
         let email = field("email").map(|e| e.to_lowercase());
         if let Some(email) = &email
             && !looks_like_email(email)
@@ -366,6 +411,7 @@ impl<R: Read> RosterReader<R> {
                 grade: field("grade"),
                 homeroom: field("homeroom"),
                 teacher: field("teacher"),
+                active,
             })),
             // Unreachable: each missing one was an error above.
             _ => Record::Blank,

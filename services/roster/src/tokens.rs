@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use pictureday_access::{Auth, Caller, NewToken, Role, TokenInfo};
 use pictureday_platform::http::ApiError;
@@ -24,6 +24,7 @@ pub fn router(auth: Arc<Auth>) -> Router {
             "/v1/districts/{district}/tokens/{token}",
             delete(revoke_token),
         )
+        .route("/v1/whoami", get(whoami))
         .with_state(auth)
 }
 
@@ -118,4 +119,45 @@ async fn revoke_token(
     auth.revoke_token(&district, &token).await?;
     tracing::info!(%district, %token, by = %caller.who(), "token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who a token is, for tools that are given only a token (a command line, a console sign-in).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Whoami {
+    /// The operator token: every district.
+    Operator,
+    /// A district's token, with its role.
+    District {
+        district: String,
+        role: Role,
+        /// The token's public id (`tok_…`).
+        token: String,
+    },
+}
+
+/// Who the token is: the operator, or which district's token with which role (any valid token).
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "tokens",
+    operation_id = "whoami",
+    responses(
+        (status = 200, description = "The caller.", body = Whoami,
+            example = json!({"kind": "district", "district": "springfield", "role": "importer", "token": "tok_0196f1c5"}))
+    )
+)]
+async fn whoami(caller: Caller) -> Json<Whoami> {
+    Json(match caller {
+        Caller::Operator => Whoami::Operator,
+        Caller::District {
+            district,
+            role,
+            token,
+        } => Whoami::District {
+            district: district.to_string(),
+            role,
+            token,
+        },
+    })
 }

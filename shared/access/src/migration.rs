@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(DistrictRetention),
             Box::new(TokenRoles),
+            Box::new(DistrictPhotos),
         ]
     }
 }
@@ -172,6 +173,59 @@ impl MigrationTrait for TokenRoles {
                 .alter_table(
                     Table::alter()
                         .table("api_tokens")
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Photos on or off for a whole district, and how long the photos of people who left are kept
+/// (none: the installation's).
+struct DistrictPhotos;
+
+impl MigrationName for DistrictPhotos {
+    fn name(&self) -> &str {
+        "m20261201_000004_district_photos"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DistrictPhotos {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one at a time.
+        let columns = [
+            boolean("photos_enabled").default(true).to_owned(),
+            timestamp_with_time_zone_null("photos_changed_at"),
+            string_null("photos_changed_by"),
+            integer_null("inactive_photos_retention_days"),
+        ];
+        for column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("districts")
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            "inactive_photos_retention_days",
+            "photos_changed_by",
+            "photos_changed_at",
+            "photos_enabled",
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("districts")
                         .drop_column(column)
                         .to_owned(),
                 )

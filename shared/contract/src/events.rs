@@ -531,6 +531,31 @@ pub struct JobUndone {
     pub left_alone: u32,
 }
 
+/// `pictureday.roster.sync.<district>.<run>` (status stream): a district's roster source (Clever)
+/// started a sync run (`status` `running`) or ended one (`finished` or `failed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterSync {
+    pub v: u32,
+    pub district: DistrictId,
+    pub run_id: String,
+    /// `clever`.
+    pub source: String,
+    /// `full` or `incremental`.
+    pub kind: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// `running`, `finished` or `failed`.
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub created: u64,
+    pub updated: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+    pub unchanged: u64,
+    pub schools: u64,
+    pub error_count: u64,
+}
+
 /// A dependency a stage needs, named as operators and users read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -36,6 +36,15 @@ pub fn job_undone_subject(district: &DistrictId, job_id: &str) -> String {
     format!("pictureday.job.undone.{district}.{job_id}")
 }
 
+/// Every `roster.sync` subject (`events::RosterSync`), kept on the status stream: a roster
+/// source's sync run started or ended.
+pub const ROSTER_SYNC_WILDCARD: &str = "pictureday.roster.sync.>";
+
+/// `pictureday.roster.sync.<district>.<run>`
+pub fn roster_sync_subject(district: &DistrictId, run_id: &str) -> String {
+    format!("pictureday.roster.sync.{district}.{run_id}")
+}
+
 /// Core NATS (not stored): a stage says it waits on a dependency, or no longer does
 /// (`events::StageHealth`).
 pub const STAGE_HEALTH_SUBJECT: &str = "pictureday.stage.health";

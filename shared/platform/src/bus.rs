@@ -14,7 +14,7 @@ use pictureday_contract::PersonId;
 use pictureday_contract::events::{FileRef, PhotoRejected, SCHEMA_VERSION};
 use pictureday_contract::subjects::{
     DEAD_LETTER_STREAM, DEAD_LETTER_WILDCARD, JOB_UNDONE_WILDCARD, Kind, PIPELINE_STREAM,
-    STATUS_STREAM, consumers,
+    ROSTER_SYNC_WILDCARD, STATUS_STREAM, consumers,
 };
 use serde::Serialize;
 
@@ -155,7 +155,12 @@ fn status_stream_config(topology: &Topology) -> stream::Config {
         num_replicas: topology.replicas,
         name: STATUS_STREAM.into(),
         // `job.undone` is kept beside the statuses: a record of what happened to a job.
-        subjects: vec![Kind::JobStatus.wildcard(), JOB_UNDONE_WILDCARD.into()],
+        // So is `roster.sync`: what a district's roster source's sync runs did.
+        subjects: vec![
+            Kind::JobStatus.wildcard(),
+            JOB_UNDONE_WILDCARD.into(),
+            ROSTER_SYNC_WILDCARD.into(),
+        ],
         retention: RetentionPolicy::Limits,
         storage: StorageType::File,
         max_age: Duration::from_secs(30 * 24 * 3600),

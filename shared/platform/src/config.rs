@@ -104,6 +104,14 @@ pub struct ApiArgs {
     /// 60).
     #[arg(long, env = "PICTUREDAY_ROSTER_WAIT_SECS")]
     pub roster_wait_secs: Option<u64>,
+    /// The key roster sources' tokens (a district's Clever token) are sealed with at rest, at
+    /// least 32 characters. Without it, a key derived from the operator token.
+    #[arg(long, env = "PICTUREDAY_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
+    /// Seconds between two Clever syncs of a district that does not set its own interval
+    /// (default 900: every 15 minutes).
+    #[arg(long, env = "PICTUREDAY_CLEVER_INTERVAL_SECS")]
+    pub clever_interval_secs: Option<u64>,
 }
 
 /// What the API answers with, validated.
@@ -113,6 +121,9 @@ pub struct ApiSettings {
     pub public_url: Option<String>,
     photo_link_keys: Option<String>,
     pub roster_wait: Duration,
+    secrets_key: Option<String>,
+    /// How often a district's Clever source syncs unless it says otherwise.
+    pub clever_interval: Duration,
 }
 
 /// Secrets stay out of debug output (and so out of logs).
@@ -125,6 +136,8 @@ impl std::fmt::Debug for ApiSettings {
                 &self.photo_link_keys.as_ref().map(|_| "***"),
             )
             .field("roster_wait", &self.roster_wait)
+            .field("secrets_key", &self.secrets_key.as_ref().map(|_| "***"))
+            .field("clever_interval", &self.clever_interval)
             .finish()
     }
 }
@@ -168,7 +181,23 @@ impl ApiSettings {
                 .clone()
                 .filter(|k| !k.trim().is_empty()),
             roster_wait,
+            secrets_key: args.secrets_key.clone().filter(|k| !k.trim().is_empty()),
+            clever_interval: match args.clever_interval_secs {
+                None => Duration::from_secs(900),
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        name: "PICTUREDAY_CLEVER_INTERVAL_SECS",
+                        reason: "it must be at least 1".into(),
+                    });
+                }
+                Some(secs) => Duration::from_secs(secs),
+            },
         })
+    }
+
+    /// `PICTUREDAY_SECRETS_KEY` as given (a secret: never log it).
+    pub fn secrets_key(&self) -> Option<&str> {
+        self.secrets_key.as_deref()
     }
 
     /// `PICTUREDAY_PHOTO_LINK_KEYS` as given (a secret: never log it).
@@ -317,6 +346,10 @@ pub struct RetentionArgs {
     /// Seconds between two looks for originals that are due (default 3600).
     #[arg(long, env = "PICTUREDAY_RETENTION_CHECK_SECS")]
     pub retention_check_secs: Option<u64>,
+    /// Days the photos of people who left (inactive) are kept before they are purged with their
+    /// versions and originals (default 365).
+    #[arg(long, env = "PICTUREDAY_INACTIVE_RETENTION_DAYS")]
+    pub inactive_retention_days: Option<u64>,
 }
 
 /// How long what users uploaded is kept, validated.
@@ -326,10 +359,13 @@ pub struct Retention {
     pub originals: Duration,
     /// How often due originals are looked for.
     pub check_every: Duration,
+    /// After a person becomes inactive, how long their photos are kept.
+    pub inactive_photos: Duration,
 }
 
 impl Retention {
     const DEFAULT_DAYS: u64 = 30;
+    const DEFAULT_INACTIVE_DAYS: u64 = 365;
     const DEFAULT_CHECK: Duration = Duration::from_secs(3600);
 
     fn from_args(args: &RetentionArgs) -> Result<Self, ConfigError> {
@@ -351,9 +387,20 @@ impl Retention {
             }
             Some(secs) => Duration::from_secs(secs),
         };
+        let inactive_days = args
+            .inactive_retention_days
+            .unwrap_or(Self::DEFAULT_INACTIVE_DAYS);
+        let inactive_photos = inactive_days
+            .checked_mul(86_400)
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "PICTUREDAY_INACTIVE_RETENTION_DAYS",
+                reason: format!("{inactive_days} days is too long"),
+            })?;
         Ok(Self {
             originals,
             check_every,
+            inactive_photos,
         })
     }
 }

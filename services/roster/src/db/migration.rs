@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(MatchingFields),
             Box::new(RosterImports),
             Box::new(super::migration_person_photos::PersonPhotos),
+            Box::new(super::migration_sources::Sources),
         ]
     }
 }

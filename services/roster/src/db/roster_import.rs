@@ -32,6 +32,17 @@ pub struct Model {
     /// Also the time stamp of every person the import creates or updates.
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// `csv` or `oneroster` (`None` before the worker first read the file).
+    pub format: Option<String>,
+    /// A OneRoster import's identifier mapping, as JSON (`sources::oneroster::IdentifierMap`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub options: Option<String>,
+    /// People a OneRoster import deactivated (`tobedeleted`, disabled, or missing from a bulk
+    /// file) and reactivated.
+    pub deactivated: i64,
+    pub reactivated: i64,
+    /// Rows skipped on purpose: OneRoster guardians, parents and relatives.
+    pub ignored: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

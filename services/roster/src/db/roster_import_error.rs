@@ -12,6 +12,8 @@ pub struct Model {
     pub field: String,
     #[sea_orm(column_type = "Text")]
     pub reason: String,
+    /// The file of a OneRoster zip the row is in (`users.csv`); `None` for a roster CSV.
+    pub file: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

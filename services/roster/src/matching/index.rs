@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
+
 use pictureday_contract::events::Identifier;
 
 use super::normalize::{Grade, folded, name_key, name_words, teacher_words, unpadded};
@@ -25,6 +27,9 @@ pub struct PersonRecord {
     pub grade: Option<String>,
     pub homeroom: Option<String>,
     pub teacher: Option<String>,
+    /// When the person left; inactive people are indexed (so a file naming them says so, and
+    /// never falls to someone else of the same name) but are not matched.
+    pub inactive_since: Option<DateTime<Utc>>,
 }
 
 /// One person as the index keeps them.
@@ -42,6 +47,7 @@ pub struct Person {
     pub grade: Option<Grade>,
     pub homeroom: Option<String>,
     pub teacher_words: Vec<String>,
+    pub inactive_since: Option<DateTime<Utc>>,
 }
 
 impl Person {
@@ -67,6 +73,9 @@ impl Person {
         }
         if let Some((identifier, value)) = self.ids.first() {
             details.push(format!("{} {value}", identifier.describe()));
+        }
+        if let Some(since) = self.inactive_since {
+            details.push(format!("inactive since {}", since.format("%Y-%m-%d")));
         }
         if details.is_empty() {
             self.display.clone()
@@ -204,6 +213,7 @@ impl DistrictIndex {
                 .as_deref()
                 .map(teacher_words)
                 .unwrap_or_default(),
+            inactive_since: record.inactive_since,
         });
     }
 

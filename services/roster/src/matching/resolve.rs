@@ -31,6 +31,13 @@ pub fn resolve(index: &DistrictIndex, query: &MatchQuery) -> LookupResult {
     };
     match outcome {
         Ok((person, matched_by)) => match index.person(person) {
+            // The evidence names one person, who has left: the file is theirs or no one's.
+            Some(person) if person.inactive_since.is_some() => LookupResult::Unmatched {
+                reason: format!(
+                    "the file names {}, who is no longer active; photos are not matched to people who left (reactivate them on the roster first)",
+                    person.describe_fully()
+                ),
+            },
             Some(person) => LookupResult::Found {
                 person_id: person.id.as_str().into(),
                 matched_by,

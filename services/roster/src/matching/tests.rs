@@ -551,3 +551,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn people_who_left_are_named_but_never_matched() {
+    let left = chrono::DateTime::parse_from_rfc3339("2026-10-15T08:00:00Z")
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok();
+    let index = DistrictIndex::build([
+        PersonRecord {
+            student_number: Some("9001".into()),
+            inactive_since: left,
+            ..student("gone", "Max", "Weber")
+        },
+        PersonRecord {
+            student_number: Some("9002".into()),
+            ..student("here", "Mia", "Weber")
+        },
+        PersonRecord {
+            student_number: Some("9003".into()),
+            inactive_since: left,
+            ..student("gone2", "Mia", "Weber")
+        },
+    ]);
+    assert_eq!(
+        by_file_name(&index, "9001"),
+        unmatched(
+            "the file names Max Weber (student number 9001, inactive since 2026-10-15), who is no longer active; photos are not matched to people who left (reactivate them on the roster first)"
+        )
+    );
+    // Leading zeros: the same tiers, the same refusal.
+    assert!(matches!(
+        by_file_name(&index, "09001"),
+        LookupResult::Unmatched { reason } if reason.contains("inactive since 2026-10-15")
+    ));
+    assert_eq!(
+        by_file_name(&index, "9002"),
+        found("here", Identifier::StudentNumber, MatchRule::Exact, false)
+    );
+    // Two people of one name, one of whom left: still two candidates, never the other one.
+    let by_name = resolve(
+        &index,
+        &MatchQuery::Name(IndexEntry {
+            first_name: "Mia".into(),
+            last_name: "Weber".into(),
+            ..IndexEntry::default()
+        }),
+    );
+    assert!(
+        matches!(&by_name, LookupResult::Unmatched { reason } if reason.contains("inactive since 2026-10-15")),
+        "{by_name:?}"
+    );
+}

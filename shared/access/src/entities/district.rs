@@ -10,6 +10,14 @@ pub struct Model {
     /// Days this district's originals are kept after their job ends; none: the installation's
     /// `PICTUREDAY_ORIGINALS_RETENTION_DAYS`.
     pub originals_retention_days: Option<i32>,
+    /// Off: every photo request for the district's people gets the placeholder (nothing is
+    /// deleted).
+    pub photos_enabled: bool,
+    pub photos_changed_at: Option<DateTimeUtc>,
+    pub photos_changed_by: Option<String>,
+    /// Days the photos of people who left are kept after they became inactive; none: the
+    /// installation's `PICTUREDAY_INACTIVE_RETENTION_DAYS`.
+    pub inactive_photos_retention_days: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
