@@ -1,7 +1,8 @@
 //! The `pictureday` launcher: the embedded default (all five services in one process, sharing
-//! one HTTP port, one database, one storage and one NATS connection), and the gateway that
-//! gives a distributed deployment one address.
+//! one HTTP port, one database, one storage and one NATS connection), the gateway that
+//! gives a distributed deployment one address, and the command line for importing (`cli`).
 
+pub mod cli;
 pub mod embedded_nats;
 pub mod gateway;
 pub mod openapi;
@@ -14,11 +15,13 @@ use pictureday_platform::Connections;
 use pictureday_platform::runtime::Component;
 use tokio_util::sync::CancellationToken;
 
-/// Every service's component, in pipeline order, on one set of connections, and the API's
-/// document and reference page (`openapi`).
+/// Every service's component, in pipeline order, on one set of connections, the API's
+/// document and reference page (`openapi`), and the console, which calls the API at
+/// `api_base` (where this process serves it).
 pub async fn all_components(
     connections: &Connections,
     shutdown: &CancellationToken,
+    api_base: &str,
 ) -> anyhow::Result<Vec<Component>> {
     Ok(vec![
         pictureday_ingest::component(connections, shutdown).await?,
@@ -27,7 +30,19 @@ pub async fn all_components(
         pictureday_roster::component(connections, shutdown).await?,
         pictureday_reporting::component(connections, shutdown).await?,
         Component::new("api-docs").routes(openapi::router()),
+        console_component(connections, api_base)?,
     ])
+}
+
+/// The console (`/console`), its sessions sealed under the installation's secrets key, else
+/// the operator token.
+pub fn console_component(connections: &Connections, api_base: &str) -> anyhow::Result<Component> {
+    let settings = connections.settings();
+    let operator_token = settings.operator_token()?;
+    let secret = settings.api.secrets_key().unwrap_or(operator_token);
+    let console =
+        pictureday_console::Console::new(api_base, secret, settings.api.public_url.as_deref())?;
+    Ok(Component::new("console").routes(pictureday_console::router(console)))
 }
 
 /// The operator token kept in the data directory, and whether it was made just now (only

@@ -28,6 +28,15 @@ enum Command {
     /// Serves the whole public API on one address, forwarding each request to the service
     /// that serves it (for services deployed separately).
     Gateway(GatewayArgs),
+    /// Uploads a zip, a folder or photo files to a district, follows the job and saves its log.
+    /// Exit code 0 when every file was applied, 2 when the job finished with errors, 1 on failure.
+    Import(pictureday::cli::ImportArgs),
+    /// A district's latest jobs.
+    Jobs(pictureday::cli::JobsArgs),
+    /// One job; `--follow` waits until it ends.
+    Job(pictureday::cli::JobArgs),
+    /// Who has no photo (`--csv` for the report itself).
+    Missing(pictureday::cli::MissingArgs),
 }
 
 #[derive(clap::Args)]
@@ -70,13 +79,32 @@ struct ServeArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli: Cli = pictureday_platform::config_file::parse_args()?;
-    telemetry::init("pictureday");
-    match cli.command {
-        Command::Serve(args) => run(args).await,
-        Command::Gateway(args) => gateway(args).await,
-    }
+    let client = match cli.command {
+        Command::Serve(args) => {
+            telemetry::init("pictureday");
+            return run(args).await.map(|()| std::process::ExitCode::SUCCESS);
+        }
+        Command::Gateway(args) => {
+            telemetry::init("pictureday");
+            return gateway(args)
+                .await
+                .map(|()| std::process::ExitCode::SUCCESS);
+        }
+        Command::Import(args) => pictureday::cli::import(args).await,
+        Command::Jobs(args) => pictureday::cli::jobs(args).await,
+        Command::Job(args) => pictureday::cli::job(args).await,
+        Command::Missing(args) => pictureday::cli::missing(args).await,
+    };
+    // The command line's own errors are one readable line, and exit code 1.
+    Ok(match client {
+        Ok(outcome) => std::process::ExitCode::from(outcome.code()),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(1)
+        }
+    })
 }
 
 async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
@@ -144,7 +172,13 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let components = pictureday::all_components(&connections, &shutdown).await?;
+    // The console calls the API here; an address bound on every interface is reached on loopback.
+    let mut api_addr = listener.local_addr()?;
+    if api_addr.ip().is_unspecified() {
+        api_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let api_base = format!("http://{api_addr}");
+    let components = pictureday::all_components(&connections, &shutdown, &api_base).await?;
     if let Some(server) = &nats_server {
         let (server, shutdown) = (server.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -157,6 +191,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     println!("Pictureday is running at http://{}", listener.local_addr()?);
+    println!(
+        "Console: http://{}/console (sign in with a district token or the operator token)",
+        listener.local_addr()?
+    );
     // The token is shown once, when it is made: it is a secret, and output is often kept.
     if token_made {
         println!(
