@@ -34,6 +34,12 @@ fn libheif() -> &'static LibHeif {
 /// anything is decoded: both the image's size and the coded size (`ispe`), which is what
 /// the decoder allocates and may be larger when a `clap` crop is applied.
 pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError> {
+    // libheif 1.15 sizes a grid's or an overlay's canvas from the item's own data, not from
+    // the size it reports, and allocates it before decoding the first tile: a file of a few
+    // hundred bytes could ask for 32767×32767. Those canvases are read here first.
+    for (w, h) in derived_canvases(bytes) {
+        check_dimensions(limits, w, h)?;
+    }
     let mut context = HeifContext::read_from_bytes(bytes).map_err(|e| heif_error(e, bytes))?;
     // A processor runs on one worker thread among several; HEIC grids (an iPhone photo is
     // 48 tiles of 512×512) would otherwise be decoded on threads of libheif's own.
@@ -115,6 +121,169 @@ fn corrupt(detail: String) -> ImageError {
     }
 }
 
+/// The boxes directly inside `bytes[start..end]`: (type, payload start, payload end), the
+/// payload cut at `end` when a box claims more.
+fn boxes(bytes: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    let end = end.min(bytes.len());
+    while at + 8 <= end {
+        let size = be(bytes, at, 4).unwrap_or(0);
+        let kind = [bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]];
+        let (header, size) = match size {
+            0 => (8, (end - at) as u64),
+            1 => match be(bytes, at + 8, 8) {
+                Some(large) => (16, large),
+                None => break,
+            },
+            size => (8, size),
+        };
+        let Some(next) = usize::try_from(size)
+            .ok()
+            .filter(|&s| s >= header)
+            .and_then(|s| at.checked_add(s))
+        else {
+            break;
+        };
+        out.push((kind, at + header, next.min(end)));
+        at = next;
+    }
+    out
+}
+
+/// A big-endian unsigned number of `len` (0..=8) bytes at `at`.
+fn be(bytes: &[u8], at: usize, len: usize) -> Option<u64> {
+    let field = bytes.get(at..at.checked_add(len)?)?;
+    Some(field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+}
+
+/// The output sizes that the grid (`grid`) and overlay (`iovl`) items of a HEIF file
+/// declare in their data, found through `meta`'s `iinf`, `iloc` and `idat`. Anything that
+/// does not parse is skipped: libheif refuses it later.
+fn derived_canvases(bytes: &[u8]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let Some(&(_, meta, meta_end)) = boxes(bytes, 0, bytes.len())
+        .iter()
+        .find(|(kind, ..)| kind == b"meta")
+    else {
+        return out;
+    };
+    // meta is a full box: version and flags come first.
+    let children = boxes(bytes, meta + 4, meta_end);
+    let child = |name: &[u8; 4]| children.iter().find(|(kind, ..)| kind == name).copied();
+    let derived = child(b"iinf").map_or_else(Vec::new, |(_, s, e)| derived_items(bytes, s, e));
+    if derived.is_empty() {
+        return out;
+    }
+    let Some((_, iloc, iloc_end)) = child(b"iloc") else {
+        return out;
+    };
+    let idat = child(b"idat").map(|(_, s, e)| (s, e));
+    for (id, kind) in derived {
+        let Some(data) = item_data(bytes, iloc, iloc_end, idat, id) else {
+            continue;
+        };
+        // grid: version, flags, rows - 1, columns - 1; iovl: version, flags, four 16-bit
+        // fill values. Then width and height, 32 bits each if flags & 1, else 16.
+        let skip = if &kind == b"grid" { 4 } else { 10 };
+        let wide = data.get(1).is_some_and(|flags| flags & 1 == 1);
+        let len = if wide { 4 } else { 2 };
+        if let (Some(w), Some(h)) = (be(&data, skip, len), be(&data, skip + len, len)) {
+            out.push((
+                u32::try_from(w).unwrap_or(u32::MAX),
+                u32::try_from(h).unwrap_or(u32::MAX),
+            ));
+        }
+    }
+    out
+}
+
+/// (item id, type) of every `grid` and `iovl` item listed in an `iinf` box's payload.
+fn derived_items(bytes: &[u8], start: usize, end: usize) -> Vec<(u32, [u8; 4])> {
+    let version = bytes.get(start).copied().unwrap_or(0);
+    let entries = start + 4 + if version == 0 { 2 } else { 4 };
+    let mut out = Vec::new();
+    for (kind, s, _) in boxes(bytes, entries, end) {
+        if &kind != b"infe" {
+            continue;
+        }
+        // infe versions 2 and 3 carry the item type: id (16 or 32 bits), protection index.
+        let (id, id_len) = match bytes.get(s) {
+            Some(2) => (be(bytes, s + 4, 2), 2),
+            Some(3) => (be(bytes, s + 4, 4), 4),
+            _ => continue,
+        };
+        let Some(item_type) = bytes.get(s + 4 + id_len + 2..s + 4 + id_len + 6) else {
+            continue;
+        };
+        if let (Some(id), b"grid" | b"iovl") = (id, item_type) {
+            let mut kind = [0; 4];
+            kind.copy_from_slice(item_type);
+            out.push((u32::try_from(id).unwrap_or(0), kind));
+        }
+    }
+    out
+}
+
+/// The first bytes (up to 32) of item `id`'s data: its first extent, located by `iloc`,
+/// in the file or in `idat`.
+fn item_data(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    idat: Option<(usize, usize)>,
+    id: u32,
+) -> Option<Vec<u8>> {
+    let version = *bytes.get(start)?;
+    let sizes = be(bytes, start + 4, 2)?;
+    let offset_size = ((sizes >> 12) & 15) as usize;
+    let length_size = ((sizes >> 8) & 15) as usize;
+    let base_size = ((sizes >> 4) & 15) as usize;
+    let index_size = if matches!(version, 1 | 2) {
+        (sizes & 15) as usize
+    } else {
+        0
+    };
+    let wide = version == 2;
+    let mut at = start + 6;
+    let count = be(bytes, at, if wide { 4 } else { 2 })?;
+    at += if wide { 4 } else { 2 };
+    for _ in 0..count.min(65_536) {
+        let item = be(bytes, at, if wide { 4 } else { 2 })?;
+        at += if wide { 4 } else { 2 };
+        let method = if matches!(version, 1 | 2) {
+            let m = be(bytes, at, 2)? & 15;
+            at += 2;
+            m
+        } else {
+            0
+        };
+        at += 2; // data reference index
+        let base = be(bytes, at, base_size)?;
+        at += base_size;
+        let extents = be(bytes, at, 2)?;
+        at += 2;
+        let first = at + index_size;
+        at += extents as usize * (index_size + offset_size + length_size);
+        if at > end {
+            return None;
+        }
+        if item != u64::from(id) || extents == 0 {
+            continue;
+        }
+        let offset = base.checked_add(be(bytes, first, offset_size)?)?;
+        let from = match method {
+            0 => usize::try_from(offset).ok()?,
+            1 => idat?.0.checked_add(usize::try_from(offset).ok()?)?,
+            _ => return None,
+        };
+        let limit = if method == 1 { idat?.1 } else { bytes.len() };
+        let to = from.checked_add(32)?.min(limit);
+        return bytes.get(from..to).map(<[u8]>::to_vec);
+    }
+    None
+}
+
 /// Whether a top-level box of the file says it is longer than what is left of the file: an
 /// interrupted upload or copy, which libheif reports as whatever it then missed.
 fn cut_short(bytes: &[u8]) -> bool {
@@ -178,5 +347,103 @@ fn heif_error(err: HeifError, bytes: &[u8]) -> ImageError {
                 message
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut out = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A HEIF file whose item 7 is a `kind` item with `data` kept in `idat` (iloc version
+    /// 1, construction method 1), plus an hvc1 item 1 the way files list their tiles.
+    fn derived_file(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let infe = |id: u16, item_type: &[u8; 4]| {
+            let mut p = vec![2, 0, 0, 0];
+            p.extend_from_slice(&id.to_be_bytes());
+            p.extend_from_slice(&[0, 0]);
+            p.extend_from_slice(item_type);
+            p.push(0); // empty name
+            boxed(b"infe", &p)
+        };
+        let mut iinf = vec![0, 0, 0, 0, 0, 2];
+        iinf.extend(infe(1, b"hvc1"));
+        iinf.extend(infe(7, kind));
+        // version 1; offset 4, length 4, base 0, index 0; two items.
+        let mut iloc = vec![1, 0, 0, 0, 0x44, 0x00, 0, 2];
+        for (id, method, offset, len) in [(1u16, 0u16, 9999u32, 10u32), (7, 1, 0, 32)] {
+            iloc.extend_from_slice(&id.to_be_bytes());
+            iloc.extend_from_slice(&method.to_be_bytes());
+            iloc.extend_from_slice(&[0, 0, 0, 1]); // data reference index, one extent
+            iloc.extend_from_slice(&offset.to_be_bytes());
+            iloc.extend_from_slice(&len.to_be_bytes());
+        }
+        let mut meta = vec![0, 0, 0, 0];
+        meta.extend(boxed(b"hdlr", &[0; 25]));
+        meta.extend(boxed(b"iinf", &iinf));
+        meta.extend(boxed(b"iloc", &iloc));
+        meta.extend(boxed(b"idat", data));
+        let mut file = boxed(b"ftyp", b"heic\0\0\0\0mif1heic");
+        file.extend(boxed(b"meta", &meta));
+        file
+    }
+
+    #[test]
+    fn reads_grid_and_overlay_canvases() {
+        let grid16 = [0, 0, 7, 7, 0x0F, 0xA0, 0x0B, 0xB8];
+        assert_eq!(
+            derived_canvases(&derived_file(b"grid", &grid16)),
+            [(4000, 3000)]
+        );
+        let grid32 = [0, 1, 0, 0, 0, 0, 0x9C, 0x40, 0, 0, 0x75, 0x30];
+        assert_eq!(
+            derived_canvases(&derived_file(b"grid", &grid32)),
+            [(40_000, 30_000)]
+        );
+        let iovl = [0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x7F, 0xFF, 0x7F, 0xFF];
+        assert_eq!(
+            derived_canvases(&derived_file(b"iovl", &iovl)),
+            [(32767, 32767)]
+        );
+        assert!(derived_canvases(&derived_file(b"hvc1", &grid16)).is_empty());
+    }
+
+    #[test]
+    fn a_huge_grid_is_refused_before_libheif_allocates_it() {
+        let grid = [0, 1, 0, 0, 0, 0, 0x7F, 0xFF, 0, 0, 0x7F, 0xFF];
+        let err =
+            decode(&derived_file(b"grid", &grid), &Limits::default()).expect_err("over the limits");
+        assert_eq!(err.to_string(), "32767×32767 exceeds the 8000 px limit");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let good = derived_file(b"grid", &[0, 0, 7, 7, 0x0F, 0xA0, 0x0B, 0xB8]);
+        let mut state = 99u32;
+        for round in 0..2000 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + round % 6 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = (state >> 8) as usize % bytes.len();
+                bytes[at] = (state >> 20) as u8;
+            }
+            bytes.truncate(bytes.len() - round % 40);
+            let _ = derived_canvases(&bytes);
+            let _ = cut_short(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_fixtures_have_no_derived_items() {
+        let fixture = include_bytes!("../tests/data/quadrants-160x200.heic");
+        assert!(derived_canvases(fixture).is_empty());
+        assert!(!cut_short(fixture));
+        assert!(cut_short(&fixture[..fixture.len() - 1]));
     }
 }
