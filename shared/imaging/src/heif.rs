@@ -440,6 +440,13 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_canvas_of_the_grid_fixture() {
+        let grid = include_bytes!("../tests/data/grid-160x200.heic");
+        assert_eq!(derived_canvases(grid), [(160, 200)]);
+        assert!(!cut_short(grid));
+    }
+
+    #[test]
     fn the_fixtures_have_no_derived_items() {
         let fixture = include_bytes!("../tests/data/quadrants-160x200.heic");
         assert!(derived_canvases(fixture).is_empty());

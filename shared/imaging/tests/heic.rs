@@ -16,6 +16,9 @@ const UPRIGHT: &[u8] = include_bytes!("data/quadrants-160x200.heic");
 const ROTATED: &[u8] = include_bytes!("data/rotated-irot-200x160.heic");
 /// The upright picture at 10 bits per sample.
 const TEN_BIT: &[u8] = include_bytes!("data/ten-bit-160x200.heic");
+/// The upright picture as a 2×2 grid of 96×112 tiles cropped to 160×200 (an iPhone photo's
+/// layout).
+const GRID: &[u8] = include_bytes!("data/grid-160x200.heic");
 
 const SECRETS: [&[u8]; 3] = [b"SECRET-GPS-DATUM", b"SERIAL-4242", b"SECRET-XMP-CREATOR"];
 
@@ -32,7 +35,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn heic_photos_come_out_upright_with_exact_sizes_and_colours() {
-    for (what, bytes) in [("upright", UPRIGHT), ("irot", ROTATED), ("10-bit", TEN_BIT)] {
+    for (what, bytes) in [
+        ("upright", UPRIGHT),
+        ("irot", ROTATED),
+        ("10-bit", TEN_BIT),
+        ("grid", GRID),
+    ] {
         assert_eq!(sniff(bytes).ok(), Some(Format::Heic), "{what}");
         for (path, result) in both(&Config::default(), bytes) {
             let p = result.unwrap_or_else(|e| panic!("{path} {what}: {e}"));
@@ -259,7 +267,7 @@ fn damaged_heic_files_say_so() {
 fn hostile_heic_bytes_never_panic() {
     let mut rng = Lcg::new(7);
     let mut processor = Processor::new(Config::default());
-    for seed in [UPRIGHT, ROTATED] {
+    for seed in [UPRIGHT, ROTATED, GRID] {
         for round in 0..40 {
             let mut bytes = seed.to_vec();
             let flips = 1 + rng.next_u32() as usize % 8;

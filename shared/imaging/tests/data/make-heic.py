@@ -71,7 +71,7 @@ XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
        b'</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>')
 
 
-def png(rows, orientation, depth=8):
+def png(rows, orientation, depth=8, metadata=True):
     def chunk(kind, data):
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
@@ -85,8 +85,8 @@ def png(rows, orientation, depth=8):
         raw = b"".join(b"\0" + bytes(c for px in row for c in px) for row in rows)
     return (b"\x89PNG\r\n\x1a\n"
             + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0))
-            + chunk(b"eXIf", exif(orientation))
-            + chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + XMP)
+            + (chunk(b"eXIf", exif(orientation)) if metadata else b"")
+            + (chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + XMP) if metadata else b"")
             + chunk(b"IDAT", zlib.compress(raw, 9))
             + chunk(b"IEND", b""))
 
@@ -185,6 +185,106 @@ def heic(name, rows, orientation, irot=None, bits=8):
         print(name, os.path.getsize(out), "bytes")
 
 
+def item_extent(data, item_id):
+    """(offset, length) of an item's single extent in a file heif-enc wrote."""
+    meta = find(data, 0, len(data), b"meta")
+    iloc = find(data, meta[0] + 12, meta[0] + meta[1], b"iloc")
+    v = data[iloc[0] + 8]
+    sizes = data[iloc[0] + 12], data[iloc[0] + 13]
+    assert v in (0, 1) and sizes[0] == 0x44 and sizes[1] >> 4 in (0, 4), "unexpected iloc"
+    base_size = sizes[1] >> 4
+    at = iloc[0] + 14
+    count = struct.unpack(">H", data[at:at + 2])[0]
+    at += 2
+    for _ in range(count):
+        item = struct.unpack(">H", data[at:at + 2])[0]
+        at += 2 + (2 if v == 1 else 0) + 2
+        base = struct.unpack(">I", data[at:at + 4])[0] if base_size else 0
+        at += base_size
+        extents = struct.unpack(">H", data[at:at + 2])[0]
+        at += 2
+        if item == item_id:
+            assert extents == 1
+            offset, length = struct.unpack(">II", data[at:at + 8])
+            return base + offset, length
+        at += 8 * extents
+    raise SystemExit(f"no item {item_id}")
+
+
+def grid_heic(name, rows, tile_w, tile_h):
+    """A grid image as iPhones write them: tiles coded one by one (here by heif-enc, each
+    taken from its own file) and a `grid` item that places them and crops the result to the
+    picture's size. The tiles cover more than the picture; the excess is grey."""
+    height, width = len(rows), len(rows[0])
+    columns, lines = -(-width // tile_w), -(-height // tile_h)
+    canvas = [[rows[y][x] if y < height and x < width else (128, 128, 128)
+               for x in range(columns * tile_w)] for y in range(lines * tile_h)]
+    tiles = []  # (hvcC box, coded data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in range(columns * lines):
+            ty, tx = divmod(t, columns)
+            tile = [row[tx * tile_w:(tx + 1) * tile_w]
+                    for row in canvas[ty * tile_h:(ty + 1) * tile_h]]
+            source, out = os.path.join(tmp, "tile.png"), os.path.join(tmp, "tile.heic")
+            with open(source, "wb") as f:
+                f.write(png(tile, 1, metadata=False))
+            subprocess.run(["heif-enc", "-q", "90", "-o", out, source], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(out, "rb") as f:
+                data = f.read()
+            meta = find(data, 0, len(data), b"meta")
+            iprp = find(data, meta[0] + 12, meta[0] + meta[1], b"iprp")
+            ipco = find(data, iprp[0] + 8, iprp[0] + iprp[1], b"ipco")
+            hvcc = find(data, ipco[0] + 8, ipco[0] + ipco[1], b"hvcC")
+            offset, length = item_extent(data, 1)
+            tiles.append((data[hvcc[0]:hvcc[0] + hvcc[1]], data[offset:offset + length]))
+
+    def box(kind, payload):
+        return struct.pack(">I4s", len(payload) + 8, kind) + payload
+
+    def full(kind, payload, version=0, flags=0):
+        return box(kind, struct.pack(">I", version << 24 | flags) + payload)
+
+    grid_id, n = 100, len(tiles)
+    grid_data = struct.pack(">BBBBHH", 0, 0, lines - 1, columns - 1, width, height)
+    hdlr = full(b"hdlr", struct.pack(">I4s12s", 0, b"pict", b"") + b"\0")
+    pitm = full(b"pitm", struct.pack(">H", grid_id))
+    infe = b"".join(full(b"infe", struct.pack(">HH4s", i + 1, 0, b"hvc1") + b"\0", 2, 1)
+                    for i in range(n))
+    infe += full(b"infe", struct.pack(">HH4s", grid_id, 0, b"grid") + b"\0", 2)
+    iinf = full(b"iinf", struct.pack(">H", n + 1) + infe)
+    dimg = box(b"dimg", struct.pack(">HH", grid_id, n)
+               + b"".join(struct.pack(">H", i + 1) for i in range(n)))
+    iref = full(b"iref", dimg)
+    # ipco: one hvcC per tile (1..n), the tiles' ispe (n+1), the picture's ispe (n+2).
+    ipco = box(b"ipco", b"".join(h for h, _ in tiles)
+               + full(b"ispe", struct.pack(">II", tile_w, tile_h))
+               + full(b"ispe", struct.pack(">II", width, height)))
+    entries = b"".join(struct.pack(">HBBB", i + 1, 2, 0x80 | (i + 1), n + 1) for i in range(n))
+    entries += struct.pack(">HBB", grid_id, 1, n + 2)
+    ipma = full(b"ipma", struct.pack(">I", n + 1) + entries)
+    iprp = box(b"iprp", ipco + ipma)
+    ftyp = box(b"ftyp", b"heic" + struct.pack(">I", 0) + b"mif1heicmiaf")
+
+    def iloc_for(mdat_start):
+        items, at = [], mdat_start + len(grid_data)
+        for i, (_, coded) in enumerate(tiles):
+            items.append(struct.pack(">HHHII", i + 1, 0, 1, at, len(coded)))
+            at += len(coded)
+        items.append(struct.pack(">HHHII", grid_id, 0, 1, mdat_start, len(grid_data)))
+        return full(b"iloc", struct.pack(">BBH", 0x44, 0x00, n + 1) + b"".join(items))
+
+    def meta_for(mdat_start):
+        return full(b"meta", hdlr + pitm + iloc_for(mdat_start) + iinf + iref + iprp)
+
+    mdat_start = len(ftyp) + len(meta_for(0)) + 8
+    mdat = box(b"mdat", grid_data + b"".join(coded for _, coded in tiles))
+    out = os.path.join(HERE, name)
+    with open(out, "wb") as f:
+        f.write(ftyp + meta_for(mdat_start) + mdat)
+    print(name, os.path.getsize(out), "bytes")
+
+
 def main():
     upright = quadrants(160, 200)
     # Upright as stored, EXIF orientation 1.
@@ -196,6 +296,9 @@ def main():
     heic("rotated-irot-200x160.heic", rotate_ccw(upright), 6, irot=3)
     # 10 bits per sample, as newer iPhones write HDR photos (from a 16-bit PNG).
     heic("ten-bit-160x200.heic", upright, 1, bits=10)
+    # A 2x2 grid of 96x112 tiles cropped to 160x200, the layout of an iPhone photo (whose
+    # tiles are 512x512).
+    grid_heic("grid-160x200.heic", upright, 96, 112)
 
 
 if __name__ == "__main__":
