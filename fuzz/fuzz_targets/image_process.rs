@@ -1,7 +1,7 @@
 //! The image stage as the image-processor runs it: limits and header checks (JPEG marker walk,
-//! PNG/GIF/WebP header sizes, HEIC item sizes as libheif reads them), then decode, crop and
+//! PNG/GIF/WebP header sizes, HEIC/AVIF item sizes as libheif reads them), then decode, crop and
 //! encode. Limits are tightened so that a valid header never makes one run allocate more than a
-//! few megabytes. libheif and its HEVC decoder are the system's, not instrumented: the fuzzer
+//! few megabytes. libheif and its decoders are the system's, not instrumented: the fuzzer
 //! sees their crashes but steers by our code's coverage only.
 #![no_main]
 

@@ -175,7 +175,7 @@ fn image_limits(limits: &Limits) -> image::Limits {
     out
 }
 
-/// Decodes anything but the JPEG fast path: HEIC with libheif, the rest with the `image`
+/// Decodes anything but the JPEG fast path: HEIC and AVIF with libheif, the rest with the `image`
 /// crate, each after checking the size the file declares against the limits. Returns the
 /// image as stored and the EXIF orientation (1..=8) still to be applied to it.
 pub(crate) fn decode_other(
@@ -186,7 +186,7 @@ pub(crate) fn decode_other(
     match format.image_format() {
         Some(image_format) => decode_with_image(format, image_format, bytes, limits),
         // libheif hands back the pixels already upright: nothing is left to turn.
-        None => Ok((heif::decode(bytes, limits)?, 1)),
+        None => Ok((heif::decode(format, bytes, limits)?, 1)),
     }
 }
 
@@ -264,6 +264,7 @@ pub(crate) fn map_image_error(format: Format, err: image::ImageError) -> ImageEr
                 Format::Tiff => "TIFF variant (compression or colour layout)",
                 Format::Webp => "WebP variant",
                 Format::Heic => "HEIC variant",
+                Format::Avif => "AVIF variant",
             },
         },
         other => ImageError::Internal(other.to_string()),

@@ -1,5 +1,6 @@
 //! HEIC/HEIF photos (what iPhones write) through the system libheif and its HEVC decoder
-//! (libde265).
+//! (libde265); AVIF, the same container around AV1 images, through libheif's AV1 decoder
+//! (dav1d or libaom; Debian 12's libheif1 depends on both).
 //!
 //! Orientation: a HEIF file carries its rotation and mirroring as `irot`/`imir` properties
 //! of the image item, and libheif applies them (and any `clap` crop) while decoding, so
@@ -33,26 +34,28 @@ fn libheif() -> &'static LibHeif {
 /// The size is read from the file's item properties and checked against the limits before
 /// anything is decoded: both the image's size and the coded size (`ispe`), which is what
 /// the decoder allocates and may be larger when a `clap` crop is applied.
-pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError> {
+pub(crate) fn decode(
+    format: Format,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<DynamicImage, ImageError> {
     // libheif 1.15 sizes a grid's or an overlay's canvas from the item's own data, not from
     // the size it reports, and allocates it before decoding the first tile: a file of a few
     // hundred bytes could ask for 32767×32767. Those canvases are read here first.
     for (w, h) in derived_canvases(bytes) {
         check_dimensions(limits, w, h)?;
     }
-    let mut context = HeifContext::read_from_bytes(bytes).map_err(|e| heif_error(e, bytes))?;
+    let mut context =
+        HeifContext::read_from_bytes(bytes).map_err(|e| heif_error(format, e, bytes))?;
     // A processor runs on one worker thread among several; HEIC grids (an iPhone photo is
     // 48 tiles of 512×512) would otherwise be decoded on threads of libheif's own.
     context.set_max_decoding_threads(1);
     let handle = context
         .primary_image_handle()
-        .map_err(|e| heif_error(e, bytes))?;
+        .map_err(|e| heif_error(format, e, bytes))?;
     let (w, h) = (handle.width(), handle.height());
     if w == 0 || h == 0 {
-        return Err(ImageError::Corrupt {
-            format: Format::Heic,
-            detail: format!("image size is {w}×{h}"),
-        });
+        return Err(corrupt(format, format!("image size is {w}×{h}")));
     }
     check_dimensions(limits, w, h)?;
     let (coded_w, coded_h) = (handle.ispe_width(), handle.ispe_height());
@@ -78,12 +81,12 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Imag
     // before libheif reads them; the fix, in 1.0.1, needs libheif 1.17.)
     let image = libheif()
         .decode(&handle, ColorSpace::Rgb(chroma), None)
-        .map_err(|e| heif_error(e, bytes))?;
+        .map_err(|e| heif_error(format, e, bytes))?;
     let channels: usize = if alpha { 4 } else { 3 };
     let plane = image
         .planes()
         .interleaved
-        .ok_or_else(|| corrupt("the decoder returned no RGB image".into()))?;
+        .ok_or_else(|| corrupt(format, "the decoder returned no RGB image".into()))?;
     if usize::from(plane.storage_bits_per_pixel) != channels * 8 {
         return Err(ImageError::Internal(format!(
             "libheif returned {} bits per pixel for {channels} 8-bit channels",
@@ -106,7 +109,7 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Imag
     for y in 0..ph as usize {
         pixels.extend_from_slice(&plane.data[y * plane.stride..y * plane.stride + row]);
     }
-    let size_error = || ImageError::Internal("decoded HEIC buffer has the wrong size".into());
+    let size_error = || ImageError::Internal(format!("decoded {format} buffer has the wrong size"));
     Ok(if alpha {
         DynamicImage::ImageRgba8(RgbaImage::from_raw(pw, ph, pixels).ok_or_else(size_error)?)
     } else {
@@ -114,11 +117,8 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Imag
     })
 }
 
-fn corrupt(detail: String) -> ImageError {
-    ImageError::Corrupt {
-        format: Format::Heic,
-        detail,
-    }
+fn corrupt(format: Format, detail: String) -> ImageError {
+    ImageError::Corrupt { format, detail }
 }
 
 /// The boxes directly inside `bytes[start..end]`: (type, payload start, payload end), the
@@ -318,14 +318,10 @@ fn cut_short(bytes: &[u8]) -> bool {
 }
 
 /// Turns a libheif error into one of ours, keeping libheif's own words as the detail.
-fn heif_error(err: HeifError, bytes: &[u8]) -> ImageError {
+fn heif_error(format: Format, err: HeifError, bytes: &[u8]) -> ImageError {
     match (err.code, err.sub_code) {
-        (_, HeifErrorSubCode::EndOfData) => ImageError::Truncated {
-            format: Format::Heic,
-        },
-        _ if cut_short(bytes) => ImageError::Truncated {
-            format: Format::Heic,
-        },
+        (_, HeifErrorSubCode::EndOfData) => ImageError::Truncated { format },
+        _ if cut_short(bytes) => ImageError::Truncated { format },
         (HeifErrorCode::UnsupportedFeature, HeifErrorSubCode::UnsupportedCodec)
         | (HeifErrorCode::DecoderPluginError, HeifErrorSubCode::UnsupportedCodec) => {
             ImageError::Unsupported {
@@ -333,19 +329,23 @@ fn heif_error(err: HeifError, bytes: &[u8]) -> ImageError {
             }
         }
         (HeifErrorCode::MemoryAllocationError, _)
-        | (_, HeifErrorSubCode::SecurityLimitExceeded) => {
-            corrupt("decoding it would need more memory than allowed".to_owned())
-        }
+        | (_, HeifErrorSubCode::SecurityLimitExceeded) => corrupt(
+            format,
+            "decoding it would need more memory than allowed".to_owned(),
+        ),
         (HeifErrorCode::ContextCreateFailed, _) => {
             ImageError::Internal(format!("libheif: {}", short(&err.message)))
         }
         _ => {
             let message = err.message.trim();
-            corrupt(short(if message.is_empty() {
-                "libheif could not decode it"
-            } else {
-                message
-            }))
+            corrupt(
+                format,
+                short(if message.is_empty() {
+                    "libheif could not decode it"
+                } else {
+                    message
+                }),
+            )
         }
     }
 }
@@ -417,8 +417,12 @@ mod tests {
     #[test]
     fn a_huge_grid_is_refused_before_libheif_allocates_it() {
         let grid = [0, 1, 0, 0, 0, 0, 0x7F, 0xFF, 0, 0, 0x7F, 0xFF];
-        let err =
-            decode(&derived_file(b"grid", &grid), &Limits::default()).expect_err("over the limits");
+        let err = decode(
+            Format::Heic,
+            &derived_file(b"grid", &grid),
+            &Limits::default(),
+        )
+        .expect_err("over the limits");
         assert_eq!(err.to_string(), "32767×32767 exceeds the 8000 px limit");
     }
 

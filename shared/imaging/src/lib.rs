@@ -1,8 +1,8 @@
 //! Turns school ID photos into clean portrait renditions.
 //!
-//! Every supported image (JPEG, PNG, GIF, TIFF, WebP, HEIC — recognised by magic bytes,
-//! never by name) is turned upright according to its EXIF orientation (HEIC: its own
-//! rotation and mirroring, applied by libheif), centre-cropped to the 4:5 portrait shape,
+//! Every supported image (JPEG, PNG, GIF, TIFF, WebP, HEIC, AVIF — recognised by magic
+//! bytes, never by name) is turned upright according to its EXIF orientation (HEIC and
+//! AVIF: their own rotation and mirroring, applied by libheif), centre-cropped to the 4:5 portrait shape,
 //! resized to each configured rendition's exact size, flattened onto white, and encoded as
 //! a baseline 4:2:0 JPEG that carries no metadata at all.
 //!
@@ -126,10 +126,12 @@ pub enum Format {
     /// HEIC / HEIF, as iPhones write it: HEVC-coded images in an ISO base media file,
     /// decoded by the system libheif.
     Heic,
+    /// AVIF: AV1-coded images in the same container as HEIC, decoded by the system libheif.
+    Avif,
 }
 
 impl Format {
-    /// Human name: `"JPEG"`, `"PNG"`, `"GIF"`, `"TIFF"`, `"WebP"`, `"HEIC"`.
+    /// Human name: `"JPEG"`, `"PNG"`, `"GIF"`, `"TIFF"`, `"WebP"`, `"HEIC"`, `"AVIF"`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Jpeg => "JPEG",
@@ -138,10 +140,12 @@ impl Format {
             Format::Tiff => "TIFF",
             Format::Webp => "WebP",
             Format::Heic => "HEIC",
+            Format::Avif => "AVIF",
         }
     }
 
-    /// The `image` crate's decoder for this format; `None` for HEIC, which libheif decodes.
+    /// The `image` crate's decoder for this format; `None` for HEIC and AVIF, which libheif
+    /// decodes.
     pub(crate) fn image_format(self) -> Option<image::ImageFormat> {
         match self {
             Format::Jpeg => Some(image::ImageFormat::Jpeg),
@@ -149,7 +153,7 @@ impl Format {
             Format::Gif => Some(image::ImageFormat::Gif),
             Format::Tiff => Some(image::ImageFormat::Tiff),
             Format::Webp => Some(image::ImageFormat::WebP),
-            Format::Heic => None,
+            Format::Heic | Format::Avif => None,
         }
     }
 }
@@ -182,7 +186,7 @@ pub struct Processed {
     pub source_width: u32,
     /// Height of the input as displayed, i.e. after orientation.
     pub source_height: u32,
-    /// EXIF orientation of the input, 1..=8 (1 when it had none). Always 1 for HEIC: libheif
+    /// EXIF orientation of the input, 1..=8 (1 when it had none). Always 1 for HEIC and AVIF: libheif
     /// has already applied the file's own rotation and mirroring, and its EXIF orientation
     /// tag, which may disagree, is ignored (see the `heif` module).
     pub orientation: u16,

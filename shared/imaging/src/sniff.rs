@@ -4,7 +4,7 @@ use crate::{Format, ImageError};
 
 /// Identifies the image format from the file's magic bytes.
 ///
-/// Supported formats return `Ok`. Known image formats we do not take (BMP, AVIF, ...)
+/// Supported formats return `Ok`. Known image formats we do not take (BMP, SVG, ...)
 /// return [`ImageError::Unsupported`]; anything else [`ImageError::NotAnImage`].
 pub fn sniff(bytes: &[u8]) -> Result<Format, ImageError> {
     if bytes.is_empty() {
@@ -51,13 +51,19 @@ fn ftyp_brands(bytes: &[u8]) -> Option<&[u8]> {
     Some(&bytes[8..end])
 }
 
-/// HEIC and HEIF (HEVC images, or a still image of any codec libheif may know) are
-/// decoded; AVIF and Canon raw are named and refused; `None` for anything else (video).
+/// AVIF, HEIC and HEIF (HEVC images, or a still image of any codec libheif may know) are
+/// decoded; animated AVIF and Canon raw are named and refused; `None` for anything else
+/// (video).
 fn iso_media_format(brands: &[u8]) -> Option<Result<Format, ImageError>> {
     let has = |brand: &[u8; 4]| brands.chunks(4).any(|b| b == brand);
-    // AVIF files list mif1 too; they are AV1 stills, which Pictureday does not take.
-    if has(b"avif") || has(b"avis") {
-        return Some(Err(ImageError::Unsupported { format: "AVIF" }));
+    // AVIF files list mif1 too.
+    if has(b"avif") {
+        return Some(Ok(Format::Avif));
+    }
+    if has(b"avis") {
+        return Some(Err(ImageError::Unsupported {
+            format: "animated AVIF",
+        }));
     }
     let heif: [&[u8; 4]; 8] = [
         b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -165,6 +171,10 @@ mod tests {
             sniff(b"\0\0\0\x18ftypXXXX\0\0\0\0miafmif1").ok(),
             Some(Format::Heic)
         );
+        assert_eq!(
+            sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf").ok(),
+            Some(Format::Avif)
+        );
         // Brands past the end of the ftyp box do not count.
         assert!(sniff(b"\0\0\0\x10ftypisom\0\0\0\0mif1").is_err());
     }
@@ -178,8 +188,8 @@ mod tests {
             "unsupported image format: BMP"
         );
         assert_eq!(
-            msg(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
-            "unsupported image format: AVIF"
+            msg(b"\0\0\0\x1cftypavis\0\0\0\0avismsf1miaf"),
+            "unsupported image format: animated AVIF"
         );
         assert_eq!(
             msg(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"),

@@ -1,5 +1,5 @@
-//! HEIC photos (as iPhones write them) on both paths, from the fixtures in `tests/data`
-//! (see the README there for how they were made).
+//! HEIC photos (as iPhones write them), and AVIF, on both paths, from the fixtures in
+//! `tests/data` (see the README there for how they were made).
 
 mod support;
 
@@ -19,6 +19,8 @@ const TEN_BIT: &[u8] = include_bytes!("data/ten-bit-160x200.heic");
 /// The upright picture as a 2×2 grid of 96×112 tiles cropped to 160×200 (an iPhone photo's
 /// layout).
 const GRID: &[u8] = include_bytes!("data/grid-160x200.heic");
+/// The upright picture as AVIF, with the same EXIF and XMP.
+const AVIF: &[u8] = include_bytes!("data/quadrants-160x200.avif");
 
 const SECRETS: [&[u8]; 3] = [b"SECRET-GPS-DATUM", b"SERIAL-4242", b"SECRET-XMP-CREATOR"];
 
@@ -35,16 +37,17 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn heic_photos_come_out_upright_with_exact_sizes_and_colours() {
-    for (what, bytes) in [
-        ("upright", UPRIGHT),
-        ("irot", ROTATED),
-        ("10-bit", TEN_BIT),
-        ("grid", GRID),
+    for (what, bytes, format) in [
+        ("upright", UPRIGHT, Format::Heic),
+        ("irot", ROTATED, Format::Heic),
+        ("10-bit", TEN_BIT, Format::Heic),
+        ("grid", GRID, Format::Heic),
+        ("AVIF", AVIF, Format::Avif),
     ] {
-        assert_eq!(sniff(bytes).ok(), Some(Format::Heic), "{what}");
+        assert_eq!(sniff(bytes).ok(), Some(format), "{what}");
         for (path, result) in both(&Config::default(), bytes) {
             let p = result.unwrap_or_else(|e| panic!("{path} {what}: {e}"));
-            assert_eq!(p.format, Format::Heic);
+            assert_eq!(p.format, format);
             // The irot one is stored 200×160 and displayed 160×200; its EXIF orientation 6
             // is not applied on top of the irot (that would turn it a second time).
             assert_eq!(
@@ -66,7 +69,7 @@ fn heic_photos_come_out_upright_with_exact_sizes_and_colours() {
 
 #[test]
 fn no_metadata_survives() {
-    for bytes in [UPRIGHT, ROTATED] {
+    for bytes in [UPRIGHT, ROTATED, AVIF] {
         for secret in SECRETS {
             assert!(
                 contains(bytes, secret),
@@ -267,7 +270,7 @@ fn damaged_heic_files_say_so() {
 fn hostile_heic_bytes_never_panic() {
     let mut rng = Lcg::new(7);
     let mut processor = Processor::new(Config::default());
-    for seed in [UPRIGHT, ROTATED, GRID] {
+    for seed in [UPRIGHT, ROTATED, GRID, AVIF] {
         for round in 0..40 {
             let mut bytes = seed.to_vec();
             let flips = 1 + rng.next_u32() as usize % 8;

@@ -66,11 +66,15 @@ fn defaults_match_the_contract() {
         Format::Tiff,
         Format::Webp,
         Format::Heic,
+        Format::Avif,
     ]
     .iter()
     .map(|f| f.name())
     .collect();
-    assert_eq!(names, ["JPEG", "PNG", "GIF", "TIFF", "WebP", "HEIC"]);
+    assert_eq!(
+        names,
+        ["JPEG", "PNG", "GIF", "TIFF", "WebP", "HEIC", "AVIF"]
+    );
 }
 
 #[test]
@@ -439,8 +443,8 @@ fn refusals_say_what_is_wrong() {
     bmp.extend_from_slice(&[0x36, 0x10, 0x0E, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 40, 0, 0, 0]);
     bmp.resize(2000, 0x80);
     assert_refused(&bmp, &config, "unsupported image format: BMP");
-    let avif = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf\0\0\0\0meta";
-    assert_refused(avif, &config, "unsupported image format: AVIF");
+    let avis = b"\0\0\0\x1cftypavis\0\0\0\0avismsf1miaf\0\0\0\0meta";
+    assert_refused(avis, &config, "unsupported image format: animated AVIF");
 
     let small_limit = Config {
         limits: Limits {

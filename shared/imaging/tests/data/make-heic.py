@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes the HEIC fixtures in this folder (see README.md). Needs python3 and heif-enc
+"""Makes the HEIC and AVIF fixtures in this folder (see README.md). Needs python3 and heif-enc
 (Debian: libheif-examples). Run from anywhere: python3 make-heic.py
 
 Each fixture starts as a PNG written here with four coloured quadrants (top-left red,
@@ -168,13 +168,13 @@ def add_irot(data, angle):
     return bytes(data)
 
 
-def heic(name, rows, orientation, irot=None, bits=8):
+def heic(name, rows, orientation, irot=None, bits=8, avif=False):
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "source.png")
         with open(source, "wb") as f:
             f.write(png(rows, orientation, 8 if bits == 8 else 16))
         out = os.path.join(HERE, name)
-        options = [] if bits == 8 else ["-b", str(bits)]
+        options = ([] if bits == 8 else ["-b", str(bits)]) + (["-A"] if avif else [])
         subprocess.run(["heif-enc", "-q", "90", *options, "-o", out, source], check=True,
                        stdout=subprocess.DEVNULL)
         if irot is not None:
@@ -299,6 +299,8 @@ def main():
     # A 2x2 grid of 96x112 tiles cropped to 160x200, the layout of an iPhone photo (whose
     # tiles are 512x512).
     grid_heic("grid-160x200.heic", upright, 96, 112)
+    # AVIF (AV1, libaom's encoder), the same picture and metadata as the first.
+    heic("quadrants-160x200.avif", upright, 1, avif=True)
 
 
 if __name__ == "__main__":
