@@ -7,7 +7,8 @@
 //! the pixels come back upright. The EXIF block that iPhones also store often still says
 //! "orientation 6" for the same photo: by the HEIF rules it only describes the pixels
 //! before those transformations, and turning the decoded image by it as well would rotate
-//! the photo twice. So no EXIF orientation is applied to HEIC, and it is reported as 1.
+//! the photo twice. So no EXIF orientation is applied to HEIC or AVIF, and it is reported
+//! as 1.
 //!
 //! Metadata: only the pixels leave this module; EXIF, XMP, depth maps, thumbnails and
 //! colour profiles stay behind in the file, and the renditions are fresh JPEGs.
