@@ -3,7 +3,8 @@
 //! one job with exact outcomes; the same name again replaces; a file sent under a temporary
 //! name and renamed counts once, under its final name; wrong passwords and keys are refused; one
 //! district's account neither sees nor writes another's folder, nor escapes with `../`; a roster
-//! CSV in `data/` updates people; the host key is the one kept in storage.
+//! CSV in `data/` updates people; a zip with its mapping is imported as an archive; the host key
+//! is the one kept in storage.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -426,7 +427,30 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // 6. A disabled account is refused.
+    // 6. A zip dropped in idphotos/ is imported as an archive, its mapping inside it included.
+    let zip = pictureday_tests::zip_of(&[
+        ("photos/IMG_0001.JPG", jpeg(photo(480, 600, 7))?),
+        ("mapping.csv", b"S1004,IMG_0001.JPG\n".to_vec()),
+    ])?;
+    tokio::fs::write(dir.join("batch.zip"), zip).await?;
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "put batch.zip /incoming/idphotos/batch.zip\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    let job = nth_job(&app, &token_a, A, 2).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let log = app.log(&token_a, A, &job_id).await?;
+    assert_eq!(
+        outcomes(&log),
+        vec![("photos/IMG_0001.JPG".into(), "applied".into())],
+        "{job}"
+    );
+
+    // 7. A disabled account is refused.
     let disabled = app
         .http
         .patch(app.url(&format!("/v1/districts/{A}/sftp-accounts/springfield-sis")))
