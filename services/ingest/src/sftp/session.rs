@@ -592,3 +592,31 @@ fn uuid_like(user: &str, n: u64) -> String {
     let random: u64 = rand::random();
     format!("{user}-{n}-{random:016x}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection dropped mid-file drops its open uploads: nothing of the file is left to be
+    /// counted or to fill the spool.
+    #[tokio::test]
+    async fn a_file_never_closed_leaves_no_spool_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sftp-part");
+        let mut file = tokio::fs::File::create(&path).await?;
+        file.write_all(b"half a photo").await?;
+        let upload = Upload {
+            folder: Folder::Photos,
+            name: "1234.jpg".into(),
+            path: path.clone(),
+            file,
+            position: 12,
+            size: 12,
+            failed: None,
+        };
+        assert!(path.exists());
+        drop(upload);
+        assert!(!path.exists());
+        Ok(())
+    }
+}
