@@ -41,6 +41,7 @@ mod recovery;
 mod retention;
 mod roles;
 mod roster_imports;
+mod sftp;
 mod sse;
 mod storage;
 mod streaming;

@@ -22,6 +22,7 @@ mod preview;
 mod preview_expiry;
 mod reports;
 pub mod roster_csv;
+mod sftp_imports;
 mod tokens;
 mod undo;
 
@@ -102,6 +103,8 @@ pub async fn component(
     let expiry_stop = shutdown.clone();
     let apply_stop = shutdown.clone();
     let imports_stop = shutdown.clone();
+    let (sftp_nats, sftp_imports, sftp_stop) =
+        (bus.nats.clone(), imports.clone(), shutdown.clone());
     let (lookup_nats, lookup_db, lookup_stop) = (bus.nats.clone(), db.clone(), shutdown.clone());
     Ok(Component::new("roster")
         .routes(api::router(state))
@@ -116,6 +119,9 @@ pub async fn component(
         })
         .worker("roster-imports", move || {
             imports.clone().run(imports_stop.clone())
+        })
+        .worker("sftp-imports", move || {
+            sftp_imports::serve(sftp_nats.clone(), sftp_imports.clone(), sftp_stop.clone())
         })
         .worker("lookup", move || {
             lookup::serve(lookup_nats.clone(), lookup_db.clone(), lookup_stop.clone())
