@@ -27,6 +27,7 @@ mod corpus;
 mod crashes;
 mod database;
 mod gateway;
+mod heic;
 mod hostile_input;
 mod http_hardening;
 mod large_mapping;
