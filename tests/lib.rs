@@ -173,6 +173,7 @@ fn settings(
         retention: layout.retention.clone(),
         webhooks: layout.webhooks.clone(),
         api: Default::default(),
+        sftp: layout.sftp.clone(),
     };
     let Some(servers) = production else {
         return Ok(Settings::build(
@@ -234,6 +235,8 @@ pub struct AppLayout {
     /// Webhook delivery and event stream settings (`PICTUREDAY_WEBHOOK_*`, …): tests allow
     /// loopback receivers and shorten the retry schedule.
     pub webhooks: pictureday_platform::config::WebhookArgs,
+    /// The SFTP server (`PICTUREDAY_SFTP_*`): off unless a test listens (on port 0).
+    pub sftp: pictureday_platform::config::SftpArgs,
 }
 
 impl TestApp {

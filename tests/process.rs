@@ -60,6 +60,9 @@ impl ServiceProcess {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PICTUREDAY_LISTEN", format!("127.0.0.1:{port}"))
+            // The launcher's default SFTP port would clash between tests running at once, and
+            // these tests are about other things: SFTP has its own (tests/e2e/sftp.rs).
+            .env("PICTUREDAY_SFTP_LISTEN", "off")
             .env("RUST_LOG", "info,pictureday_platform=debug")
             .envs(env)
             .stdin(Stdio::null())

@@ -163,6 +163,8 @@ settings_file() { # name group...
 }
 settings_file roster database storage token
 settings_file ingest database storage token
+# The SFTP drop folders (docs/sftp.md) beside the API ports: base + 22.
+echo "PICTUREDAY_SFTP_LISTEN=127.0.0.1:$((base + 22))" >> "$dir/settings/ingest.env"
 settings_file reporting database token
 settings_file matcher
 settings_file image-processor storage
@@ -209,6 +211,7 @@ cat <<MSG
 Pictureday is running as separate processes ($processors image-processors), data in $dir.
   API          http://127.0.0.1:$base   (the gateway, in front of:)
     ingest     http://127.0.0.1:$((base + 1))   (imports)
+  SFTP         sftp -P $((base + 22)) <account>@127.0.0.1   (ingest's drop folders)
     roster     http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports, applying previews)
     reporting  http://127.0.0.1:$((base + 3))   (jobs and their logs)
   NATS         nats://127.0.0.1:$nats_port (monitoring http://127.0.0.1:$((nats_port + 4000)))

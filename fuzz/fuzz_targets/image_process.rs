@@ -1,6 +1,8 @@
 //! The image stage as the image-processor runs it: limits and header checks (JPEG marker walk,
-//! PNG/GIF/WebP header sizes), then decode, crop and encode. Limits are tightened so that a
-//! valid header never makes one run allocate more than a few megabytes.
+//! PNG/GIF/WebP header sizes, HEIC/AVIF item sizes as libheif reads them), then decode, crop and
+//! encode. Limits are tightened so that a valid header never makes one run allocate more than a
+//! few megabytes. libheif and its decoders are the system's, not instrumented: the fuzzer
+//! sees their crashes but steers by our code's coverage only.
 #![no_main]
 
 use std::cell::RefCell;

@@ -297,6 +297,7 @@ async fn the_matcher_and_image_processor_need_no_database() -> anyhow::Result<()
         retention: Default::default(),
         webhooks: Default::default(),
         api: Default::default(),
+        sftp: Default::default(),
     };
     let connections = std::sync::Arc::new(Connections::new(Settings::from_args(&args)?));
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -177,6 +177,32 @@ fn routes(person: &str, photo: &str, job: &str) -> Vec<Route> {
             Json(json!({"originals_retention_days": null})),
             Admin,
         ),
+        route(Method::GET, format!("{p}/sftp-accounts"), None, Admin),
+        route(
+            Method::POST,
+            format!("{p}/sftp-accounts"),
+            // Refused for its content (no password, no keys) once past the role check.
+            Json(json!({"username": "roles-check"})),
+            Admin,
+        ),
+        route(
+            Method::GET,
+            format!("{p}/sftp-accounts/missing"),
+            None,
+            Admin,
+        ),
+        route(
+            Method::PATCH,
+            format!("{p}/sftp-accounts/missing"),
+            Json(json!({"disabled": true})),
+            Admin,
+        ),
+        route(
+            Method::DELETE,
+            format!("{p}/sftp-accounts/missing"),
+            None,
+            Admin,
+        ),
         route(Method::GET, format!("{p}/events"), None, Viewer),
         route(Method::GET, format!("{p}/webhooks"), None, Admin),
         route(

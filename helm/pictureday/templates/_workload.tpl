@@ -60,6 +60,11 @@ spec:
             - name: http
               containerPort: 8080
               protocol: TCP
+            {{- if and (eq .component "ingest") $root.Values.sftp.enabled }}
+            - name: sftp
+              containerPort: {{ $root.Values.sftp.port }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "pictureday.configMapName" $root }}
@@ -67,6 +72,16 @@ spec:
             {{- include "pictureday.env" (dict "root" $root "values" $v "component" .component) | nindent 12 }}
             {{- with .extraEnv }}
             {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- if and (eq .component "ingest") $root.Values.sftp.enabled }}
+            - name: PICTUREDAY_SFTP_LISTEN
+              value: {{ printf "0.0.0.0:%v" $root.Values.sftp.port | quote }}
+            - name: PICTUREDAY_SFTP_QUIET_SECS
+              value: {{ $root.Values.sftp.quietSecs | quote }}
+            {{- if $root.Values.sftp.hostKeySecret }}
+            - name: PICTUREDAY_SFTP_HOST_KEY_FILE
+              value: /etc/pictureday/sftp/host_key
+            {{- end }}
             {{- end }}
           startupProbe:
             httpGet:
@@ -100,6 +115,11 @@ spec:
             - name: photos
               mountPath: {{ $root.Values.storage.persistence.mountPath }}
             {{- end }}
+            {{- if and (eq .component "ingest") $root.Values.sftp.enabled $root.Values.sftp.hostKeySecret }}
+            - name: sftp-host-key
+              mountPath: /etc/pictureday/sftp
+              readOnly: true
+            {{- end }}
       volumes:
         - name: spool
           emptyDir:
@@ -114,6 +134,15 @@ spec:
         - name: photos
           persistentVolumeClaim:
             claimName: {{ $root.Values.storage.persistence.existingClaim }}
+        {{- end }}
+        {{- if and (eq .component "ingest") $root.Values.sftp.enabled $root.Values.sftp.hostKeySecret }}
+        - name: sftp-host-key
+          secret:
+            secretName: {{ $root.Values.sftp.hostKeySecret }}
+            defaultMode: 0400
+            items:
+              - key: host_key
+                path: host_key
         {{- end }}
       {{- with ($v.nodeSelector | default $root.Values.nodeSelector) }}
       nodeSelector:

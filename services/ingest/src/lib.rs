@@ -1,4 +1,4 @@
-//! Ingest: accepts uploads over HTTP, streams their bytes to storage, records each job and
+//! Ingest: accepts uploads over HTTP and SFTP (`sftp`), streams their bytes to storage, records each job and
 //! publishes one event per photo file. It owns the jobs and their files (`db`), and so it is
 //! what publishes a file's events again when they were lost (`requests`).
 
@@ -14,6 +14,7 @@ mod purge;
 mod requests;
 mod retention;
 mod retention_settings;
+pub mod sftp;
 mod upload;
 mod warnings;
 pub mod zipdir;
@@ -68,12 +69,42 @@ pub async fn component(
         photos: settings.photos,
         retention: settings.retention,
     };
+    // The SFTP server is bound here, before the routes, so the API can say where it listens.
+    let sftp_server = match settings.sftp.listen {
+        Some(listen) => Some(Arc::new(
+            sftp::Server::bind(
+                &ingest,
+                listen,
+                settings.sftp.quiet,
+                settings.sftp.host_key_file.as_deref(),
+            )
+            .await?,
+        )),
+        None => None,
+    };
+    let sftp_info = sftp_server.as_ref().map_or(
+        sftp::Info {
+            listen: None,
+            fingerprint: None,
+            public_key: None,
+            host: None,
+        },
+        |s| s.info.clone(),
+    );
+    let sftp_info = sftp::Info {
+        host: settings.api.public_url.as_deref().and_then(sftp::host_of),
+        ..sftp_info
+    };
     let (outbox, outbox_stop) = (ingest.clone(), shutdown.clone());
     let (requests, requests_stop) = (ingest.clone(), shutdown.clone());
     let (purges, purges_stop) = (ingest.clone(), shutdown.clone());
     let (retention, retention_stop) = (ingest.clone(), shutdown.clone());
-    Ok(Component::new("ingest")
+    let mut component = Component::new("ingest")
         .routes(api::router(ingest.clone()))
+        .routes(sftp::accounts_api::router(sftp::accounts_api::SftpApi {
+            ingest: ingest.clone(),
+            info: sftp_info,
+        }))
         .routes(one_photo::router(ingest.clone()))
         .routes(retention_settings::router(ingest))
         .worker("outbox", move || {
@@ -90,5 +121,10 @@ pub async fn component(
         })
         .depends_on(Dependency::Nats(bus))
         .depends_on(Dependency::Database(db))
-        .depends_on(Dependency::Storage(storage)))
+        .depends_on(Dependency::Storage(storage));
+    if let Some(server) = sftp_server {
+        let stop = shutdown.clone();
+        component = component.worker("sftp", move || server.clone().serve(stop.clone()));
+    }
+    Ok(component)
 }

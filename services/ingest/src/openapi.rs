@@ -1,4 +1,4 @@
-//! Ingest's part of the OpenAPI document: imports and how long originals are kept. The launcher
+//! Ingest's part of the OpenAPI document: imports, how long originals are kept, SFTP accounts. The launcher
 //! merges it with the other services' parts (`pictureday::openapi`).
 
 use utoipa::{OpenApi, ToSchema};
@@ -26,11 +26,18 @@ pub struct ImportForm {
         crate::one_photo::put_photo,
         crate::retention_settings::get_retention,
         crate::retention_settings::put_retention,
+        crate::sftp::accounts_api::get_sftp,
+        crate::sftp::accounts_api::create_account,
+        crate::sftp::accounts_api::list_accounts,
+        crate::sftp::accounts_api::get_account,
+        crate::sftp::accounts_api::update_account,
+        crate::sftp::accounts_api::delete_account,
     ),
     components(schemas(ImportForm)),
     tags(
         (name = "imports", description = "Photo uploads: each is a job whose every file ends in one outcome."),
         (name = "retention", description = "How long the files as uploaded are kept after their job ends."),
+        (name = "sftp", description = "SFTP drop folders: the server's host key and each district's accounts."),
     )
 )]
 struct IngestApi;

@@ -152,18 +152,200 @@ fn part_file_name(field: &Field<'_>, part: usize) -> Result<String, ApiError> {
     Ok(printable(name))
 }
 
+/// What an upload brought so far, before its mapping or index is applied: the HTTP form's parts
+/// or the files an SFTP drop collected.
+#[derive(Debug, Default)]
+pub struct Parts {
+    files: Vec<(String, Source, Option<String>)>,
+    /// Spooled files and the keys they are stored under once the upload is accepted.
+    pub pending: Vec<(String, PathBuf)>,
+    archive_warnings: Vec<String>,
+    /// A mapping sent beside the photos (not inside an archive).
+    pub mapping: Option<(String, Vec<u8>)>,
+    archive_mappings: Vec<(String, Vec<u8>)>,
+    indexes: Vec<(String, Vec<u8>)>,
+    text_files: Vec<String>,
+}
+
+impl Parts {
+    /// A photo file, stored (or to be stored) as `source`.
+    pub fn add_file(&mut self, name: String, source: Source) {
+        self.files.push((name, source, None));
+    }
+
+    /// Adds what another set of parts holds (an archive listed on its own).
+    pub fn absorb(&mut self, other: Parts) {
+        self.files.extend(other.files);
+        self.pending.extend(other.pending);
+        self.archive_warnings.extend(other.archive_warnings);
+        self.archive_mappings.extend(other.archive_mappings);
+        self.indexes.extend(other.indexes);
+        self.text_files.extend(other.text_files);
+        if other.mapping.is_some() {
+            self.mapping = other.mapping;
+        }
+    }
+
+    pub fn photo_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Reads the central directory of the zip at `path` (stored as `archive_key`): its photos
+    /// become files, its mapping and indexes are kept for [`Parts::finish`].
+    pub async fn add_archive(
+        &mut self,
+        name: &str,
+        path: &Path,
+        archive_key: &str,
+    ) -> Result<(), ApiError> {
+        let (listed_path, listed_name) = (path.to_owned(), name.to_owned());
+        let listing =
+            tokio::task::spawn_blocking(move || archive::list(&listed_path, &listed_name))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::Unprocessable {
+                    message: e.to_string(),
+                    details: vec![],
+                })?;
+        self.archive_warnings.extend(listing.warnings);
+        if let Some(found) = listing.mapping {
+            self.archive_mappings.push(found);
+        }
+        self.indexes.extend(listing.indexes);
+        self.text_files.extend(listing.text_files);
+        self.files.extend(listing.entries.into_iter().map(|e| {
+            (
+                e.name,
+                Source::ZipEntry {
+                    archive_key: archive_key.to_owned(),
+                    data_offset: e.data_offset,
+                    compressed_size: e.compressed_size,
+                    uncompressed_size: e.uncompressed_size,
+                    method: e.method,
+                    crc32: e.crc32,
+                    encrypted: e.encrypted,
+                },
+                e.rejected,
+            )
+        }));
+        Ok(())
+    }
+
+    /// Applies the mapping or the photographer's index to the files.
+    pub fn finish(self) -> Result<Received, ApiError> {
+        let Parts {
+            files,
+            pending,
+            archive_warnings,
+            mapping: form_mapping,
+            mut archive_mappings,
+            indexes,
+            text_files,
+        } = self;
+        if files.is_empty() {
+            return Err(ApiError::Unprocessable {
+                message: "the upload has no photos: send files parts or an archive of images"
+                    .into(),
+                details: vec![],
+            });
+        }
+        let mut warnings = archive_warnings;
+        if !text_files.is_empty() {
+            warnings.push(format!(
+                "{} text file(s) are not photos and were left out: {}",
+                text_files.len(),
+                names_list(&text_files)
+            ));
+        }
+        let chosen = match (form_mapping, archive_mappings.len()) {
+            (Some(form), found) => {
+                for (name, _) in archive_mappings.iter().take(found) {
+                    warnings.push(format!(
+                        "{name} inside the archive was ignored: a mapping was uploaded with it"
+                    ));
+                }
+                Some(form)
+            }
+            (None, 0) => None,
+            (None, 1) => archive_mappings.pop(),
+            (None, _) => {
+                let names: Vec<&str> = archive_mappings.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(ApiError::Unprocessable {
+                    message: format!(
+                        "the archives hold {} mappings ({}); send one",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    details: vec![],
+                });
+            }
+        };
+        let mut new_files: Vec<NewFile> = files
+            .into_iter()
+            .map(|(name, source, rejected)| NewFile {
+                rejected,
+                ..NewFile::new(name, source)
+            })
+            .collect();
+        let mut index = None;
+        if let Some((name, data)) = &chosen {
+            let parsed = mapping::parse(name, data);
+            warnings.extend(bounded(
+                parsed.warnings.clone(),
+                "mapping rows were skipped",
+            ));
+            warnings.extend(apply_mapping(name, &parsed, &mut new_files));
+            if !indexes.is_empty() {
+                let names: Vec<String> = indexes.iter().map(|(n, _)| n.clone()).collect();
+                warnings.push(format!(
+                    "{} not used: the upload's mapping {name} says who is in each photo",
+                    names_list(&names)
+                ));
+            }
+        } else if !indexes.is_empty() {
+            // Entries sharing a path are one image to the index: each gets what it is assigned, and
+            // the later one wins as two photos of one person do.
+            let mut paths: Vec<&str> = Vec::new();
+            let mut position: HashMap<&str, usize> = HashMap::new();
+            let of_file: Vec<usize> = new_files
+                .iter()
+                .map(|f| {
+                    *position.entry(f.name.as_str()).or_insert_with(|| {
+                        paths.push(f.name.as_str());
+                        paths.len() - 1
+                    })
+                })
+                .collect();
+            let assignment = pspa::assign(&indexes, &paths);
+            for (file, at) in new_files.iter_mut().zip(of_file) {
+                let Some(assigned) = assignment.files.get(at).cloned() else {
+                    continue;
+                };
+                match assigned {
+                    Assigned::Listed(entry) => file.index_entry = Some(entry),
+                    Assigned::Conflict(reason) => file.unmatchable = Some(reason),
+                    Assigned::NotListed => {}
+                }
+            }
+            warnings.extend(assignment.warnings);
+            index = Some(assignment.index_name);
+        }
+        Ok(Received {
+            has_mapping: chosen.is_some(),
+            index,
+            files: new_files,
+            warnings,
+            pending,
+        })
+    }
+}
+
 pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Received, ApiError> {
-    let mut files: Vec<(String, Source, Option<String>)> = Vec::new();
-    let mut pending: Vec<(String, PathBuf)> = Vec::new();
+    let mut parts = Parts::default();
     let mut budget = Budget {
         left: to.max_upload_bytes,
         limit: to.max_upload_bytes,
     };
-    let mut archive_warnings: Vec<String> = Vec::new();
-    let mut form_mapping: Option<(String, Vec<u8>)> = None;
-    let mut archive_mappings: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut indexes: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut text_files: Vec<String> = Vec::new();
     let mut objects = 0u32;
     let mut archives = 0usize;
     let mut part = 0usize;
@@ -177,10 +359,10 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                     .map(|n| printable(base_name(n)))
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| "mapping.csv".into());
-                if form_mapping.is_some() {
+                if parts.mapping.is_some() {
                     return Err(ApiError::BadRequest("send at most one mapping part".into()));
                 }
-                form_mapping = Some((
+                parts.mapping = Some((
                     name.clone(),
                     read_small(&mut field, &name, &mut budget).await?,
                 ));
@@ -191,9 +373,9 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                 let limit = Some((name.as_str(), to.max_file_bytes));
                 let size = spool(&mut field, &path, limit, &mut budget).await?;
                 let key = keys::upload_file(to.district, to.job_id, objects);
-                pending.push((key.clone(), path));
+                parts.pending.push((key.clone(), path));
                 objects += 1;
-                files.push((name, Source::Object { key, size }, None));
+                parts.add_file(name, Source::Object { key, size });
             }
             "archive" => {
                 let name = field
@@ -202,39 +384,10 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
                     .unwrap_or_else(|| format!("archive {}", archives + 1));
                 let path: PathBuf = to.spool.join(format!("archive-{archives}.zip"));
                 spool(&mut field, &path, None, &mut budget).await?;
-                let (listed_path, listed_name) = (path.clone(), name.clone());
-                let listing =
-                    tokio::task::spawn_blocking(move || archive::list(&listed_path, &listed_name))
-                        .await
-                        .map_err(ApiError::internal)?
-                        .map_err(|e| ApiError::Unprocessable {
-                            message: e.to_string(),
-                            details: vec![],
-                        })?;
                 let archive_key = keys::upload_archive(to.district, to.job_id, archives);
-                pending.push((archive_key.clone(), path));
+                parts.add_archive(&name, &path, &archive_key).await?;
+                parts.pending.push((archive_key, path));
                 archives += 1;
-                archive_warnings.extend(listing.warnings);
-                if let Some(found) = listing.mapping {
-                    archive_mappings.push(found);
-                }
-                indexes.extend(listing.indexes);
-                text_files.extend(listing.text_files);
-                files.extend(listing.entries.into_iter().map(|e| {
-                    (
-                        e.name,
-                        Source::ZipEntry {
-                            archive_key: archive_key.clone(),
-                            data_offset: e.data_offset,
-                            compressed_size: e.compressed_size,
-                            uncompressed_size: e.uncompressed_size,
-                            method: e.method,
-                            crc32: e.crc32,
-                            encrypted: e.encrypted,
-                        },
-                        e.rejected,
-                    )
-                }));
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
@@ -243,101 +396,7 @@ pub async fn receive(mut multipart: Multipart, to: Destination<'_>) -> Result<Re
             }
         }
     }
-    if files.is_empty() {
-        return Err(ApiError::Unprocessable {
-            message: "the upload has no photos: send files parts or an archive of images".into(),
-            details: vec![],
-        });
-    }
-
-    let mut warnings = archive_warnings;
-    if !text_files.is_empty() {
-        warnings.push(format!(
-            "{} text file(s) are not photos and were left out: {}",
-            text_files.len(),
-            names_list(&text_files)
-        ));
-    }
-    let chosen = match (form_mapping, archive_mappings.len()) {
-        (Some(form), found) => {
-            for (name, _) in archive_mappings.iter().take(found) {
-                warnings.push(format!(
-                    "{name} inside the archive was ignored: a mapping was uploaded with it"
-                ));
-            }
-            Some(form)
-        }
-        (None, 0) => None,
-        (None, 1) => archive_mappings.pop(),
-        (None, _) => {
-            let names: Vec<&str> = archive_mappings.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(ApiError::Unprocessable {
-                message: format!(
-                    "the archives hold {} mappings ({}); send one",
-                    names.len(),
-                    names.join(", ")
-                ),
-                details: vec![],
-            });
-        }
-    };
-    let mut new_files: Vec<NewFile> = files
-        .into_iter()
-        .map(|(name, source, rejected)| NewFile {
-            rejected,
-            ..NewFile::new(name, source)
-        })
-        .collect();
-    let mut index = None;
-    if let Some((name, data)) = &chosen {
-        let parsed = mapping::parse(name, data);
-        warnings.extend(bounded(
-            parsed.warnings.clone(),
-            "mapping rows were skipped",
-        ));
-        warnings.extend(apply_mapping(name, &parsed, &mut new_files));
-        if !indexes.is_empty() {
-            let names: Vec<String> = indexes.iter().map(|(n, _)| n.clone()).collect();
-            warnings.push(format!(
-                "{} not used: the upload's mapping {name} says who is in each photo",
-                names_list(&names)
-            ));
-        }
-    } else if !indexes.is_empty() {
-        // Entries sharing a path are one image to the index: each gets what it is assigned, and
-        // the later one wins as two photos of one person do.
-        let mut paths: Vec<&str> = Vec::new();
-        let mut position: HashMap<&str, usize> = HashMap::new();
-        let of_file: Vec<usize> = new_files
-            .iter()
-            .map(|f| {
-                *position.entry(f.name.as_str()).or_insert_with(|| {
-                    paths.push(f.name.as_str());
-                    paths.len() - 1
-                })
-            })
-            .collect();
-        let assignment = pspa::assign(&indexes, &paths);
-        for (file, at) in new_files.iter_mut().zip(of_file) {
-            let Some(assigned) = assignment.files.get(at).cloned() else {
-                continue;
-            };
-            match assigned {
-                Assigned::Listed(entry) => file.index_entry = Some(entry),
-                Assigned::Conflict(reason) => file.unmatchable = Some(reason),
-                Assigned::NotListed => {}
-            }
-        }
-        warnings.extend(assignment.warnings);
-        index = Some(assignment.index_name);
-    }
-    Ok(Received {
-        has_mapping: chosen.is_some(),
-        index,
-        files: new_files,
-        warnings,
-        pending,
-    })
+    parts.finish()
 }
 
 /// Gives each file its mapping row. A row naming only a base name that several files of the

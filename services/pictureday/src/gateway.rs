@@ -45,6 +45,8 @@ impl Service {
             }
             // How long originals are kept: ingest keeps them.
             ["v1", "districts", _, "retention"] => Service::Ingest,
+            // The SFTP server runs inside ingest, and its accounts are ingest's.
+            ["v1", "sftp"] | ["v1", "districts", _, "sftp-accounts", ..] => Service::Ingest,
             // Applying a preview places photos on people: roster's work, under a job's path.
             ["v1", "districts", _, "jobs", _, "apply"] => Service::Roster,
             // Undoing a job puts people's earlier photos back: roster's work too.

@@ -126,6 +126,8 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     served
 }
 
+const DEFAULT_SFTP_LISTEN: &str = "127.0.0.1:2222";
+
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data = &args.data_dir;
     pictureday::create_data_dir(data)?;
@@ -157,6 +159,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         && matches!(StorageConfig::parse(&storage), Ok(StorageConfig::S3(_)))
     {
         common.spool_dir = Some(data.join("spool"));
+    }
+    // The embedded default has its SFTP drop folders on, on loopback like the API.
+    if common.sftp.sftp_listen.is_none() {
+        common.sftp.sftp_listen = Some(DEFAULT_SFTP_LISTEN.to_owned());
     }
     let settings = Settings::build(
         &common,

@@ -25,6 +25,7 @@ mod preview_expiry;
 mod reports;
 pub mod roster_csv;
 mod schools_api;
+mod sftp_imports;
 pub mod sources;
 mod tokens;
 mod undo;
@@ -131,6 +132,8 @@ pub async fn component(
     let expiry_stop = shutdown.clone();
     let apply_stop = shutdown.clone();
     let imports_stop = shutdown.clone();
+    let (sftp_nats, sftp_imports, sftp_stop) =
+        (bus.nats.clone(), imports.clone(), shutdown.clone());
     let (lookup_nats, lookup_db, lookup_stop) = (bus.nats.clone(), db.clone(), shutdown.clone());
     Ok(Component::new("roster")
         .routes(api::router(state))
@@ -150,6 +153,9 @@ pub async fn component(
         })
         .worker("roster-imports", move || {
             imports.clone().run(imports_stop.clone())
+        })
+        .worker("sftp-imports", move || {
+            sftp_imports::serve(sftp_nats.clone(), sftp_imports.clone(), sftp_stop.clone())
         })
         .worker("lookup", move || {
             lookup::serve(lookup_nats.clone(), lookup_db.clone(), lookup_stop.clone())

@@ -697,3 +697,23 @@ mod tests {
         Ok(())
     }
 }
+
+/// Ingest asks roster to import a roster CSV that a district dropped over SFTP
+/// (`pictureday.roster.import`), as `POST /v1/districts/{d}/roster` would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterImportRequest {
+    pub v: u32,
+    pub district: DistrictId,
+    /// The name the file was dropped under, for logs.
+    pub file_name: String,
+    /// Where it is stored (`keys::sftp_roster`); roster deletes it once the import ends.
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// Roster's answer: the import it recorded, or why it recorded none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterImportReply {
+    pub import_id: Option<String>,
+    pub error: Option<String>,
+}

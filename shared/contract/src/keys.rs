@@ -22,6 +22,19 @@ pub fn belongs_to_upload(key: &str, district: &DistrictId, job_id: &str) -> bool
     plain_path(key) && key.starts_with(&upload_prefix(district, job_id))
 }
 
+/// A roster CSV dropped over SFTP, stored for roster to import. Its folder is the file's alone:
+/// roster deletes the folder once the import ends.
+pub fn sftp_roster(district: &DistrictId, id: &str) -> String {
+    format!("{district}/sftp-rosters/{id}/roster.csv")
+}
+
+/// Whether `key` names a roster CSV of this district dropped over SFTP.
+pub fn is_sftp_roster(key: &str, district: &DistrictId) -> bool {
+    plain_path(key)
+        && key.starts_with(&format!("{district}/sftp-rosters/"))
+        && key.ends_with("/roster.csv")
+}
+
 /// Everything stored for one photo (its renditions), without the final `/`.
 pub fn photo_prefix(district: &DistrictId, photo_id: &str) -> String {
     format!("{district}/photos/{photo_id}")

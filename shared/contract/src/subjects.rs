@@ -27,6 +27,10 @@ pub const REPORTING_JOB_SUBJECT: &str = "pictureday.reporting.job";
 /// Request/reply: roster asks ingest to delete the originals of a person's purged photos
 /// (`events::PurgeOriginals`, answered with `events::OriginalsPurged`).
 pub const INGEST_PURGE_SUBJECT: &str = "pictureday.ingest.purge";
+/// Request/reply: ingest asks roster to import a roster CSV dropped over SFTP, stored under
+/// `keys::sftp_roster` (`events::RosterImportRequest`, answered with
+/// `events::RosterImportReply`).
+pub const ROSTER_IMPORT_SUBJECT: &str = "pictureday.roster.import";
 /// Every `job.undone` subject (`events::JobUndone`), kept on the status stream. Not a [`Kind`]:
 /// it is no pipeline event, and no pipeline consumer reads it.
 pub const JOB_UNDONE_WILDCARD: &str = "pictureday.job.undone.>";

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder};
 
 use crate::jpeg::{self, JpegInfo};
-use crate::{Config, Format, ImageError, Limits, sniff};
+use crate::{Config, Format, ImageError, Limits, heif, sniff};
 
 /// Checks the file against the limits and identifies it, before decoding anything.
 ///
@@ -55,7 +55,8 @@ pub(crate) fn check_input(
 
 /// Image size from the fixed-position header fields of PNG, GIF and WebP, read before
 /// any decoder is started. TIFF has no fixed header and is checked once its decoder has
-/// read the first directory.
+/// read the first directory; HEIC once libheif has read the item properties, before it
+/// decodes anything.
 fn header_dimensions(format: Format, bytes: &[u8]) -> Option<(u32, u32)> {
     let be32 = |at: usize| -> Option<u32> {
         let b = bytes.get(at..at + 4)?;
@@ -174,14 +175,30 @@ fn image_limits(limits: &Limits) -> image::Limits {
     out
 }
 
-/// Decodes with the `image` crate after checking the header's size against the limits.
-/// Returns the image as stored and its EXIF orientation (1..=8).
-pub(crate) fn decode_with_image(
+/// Decodes anything but the JPEG fast path: HEIC and AVIF with libheif, the rest with the `image`
+/// crate, each after checking the size the file declares against the limits. Returns the
+/// image as stored and the EXIF orientation (1..=8) still to be applied to it.
+pub(crate) fn decode_other(
     format: Format,
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<(DynamicImage, u16), ImageError> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    match format.image_format() {
+        Some(image_format) => decode_with_image(format, image_format, bytes, limits),
+        // libheif hands back the pixels already upright: nothing is left to turn.
+        None => Ok((heif::decode(format, bytes, limits)?, 1)),
+    }
+}
+
+/// Decodes with the `image` crate after checking the header's size against the limits.
+/// Returns the image as stored and its EXIF orientation (1..=8).
+fn decode_with_image(
+    format: Format,
+    image_format: image::ImageFormat,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(DynamicImage, u16), ImageError> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(image_limits(limits));
     let mut decoder = reader
         .into_decoder()
@@ -246,6 +263,8 @@ pub(crate) fn map_image_error(format: Format, err: image::ImageError) -> ImageEr
                 Format::Gif => "GIF variant",
                 Format::Tiff => "TIFF variant (compression or colour layout)",
                 Format::Webp => "WebP variant",
+                Format::Heic => "HEIC variant",
+                Format::Avif => "AVIF variant",
             },
         },
         other => ImageError::Internal(other.to_string()),

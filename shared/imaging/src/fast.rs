@@ -8,8 +8,7 @@ use fir::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use turbojpeg::{Compressor, Decompressor, PixelFormat, ScalingFactor, Subsamp, YuvImage};
 
 use crate::common::{
-    centre_crop, check_input, decode_with_image, displayed, flatten_on_white, orient, short,
-    transposes,
+    centre_crop, check_input, decode_other, displayed, flatten_on_white, orient, short, transposes,
 };
 use crate::jpeg::JpegInfo;
 use crate::{Config, Format, ImageError, Processed, Rendition};
@@ -127,7 +126,7 @@ impl Processor {
                 (decoded?, info.orientation, source)
             }
             None => {
-                let (img, orientation) = decode_with_image(format, bytes, &self.config.limits)?;
+                let (img, orientation) = decode_other(format, bytes, &self.config.limits)?;
                 let (rgb, w, h) = flatten_on_white(img);
                 self.decoded = rgb;
                 (

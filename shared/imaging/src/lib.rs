@@ -1,9 +1,10 @@
 //! Turns school ID photos into clean portrait renditions.
 //!
-//! Every supported image (JPEG, PNG, GIF, TIFF, WebP — recognised by magic bytes) is
-//! turned upright according to its EXIF orientation, centre-cropped to the 4:5 portrait
-//! shape, resized to each configured rendition's exact size, flattened onto white, and
-//! encoded as a baseline 4:2:0 JPEG that carries no metadata at all.
+//! Every supported image (JPEG, PNG, GIF, TIFF, WebP, HEIC, AVIF — recognised by magic
+//! bytes, never by name) is turned upright according to its EXIF orientation (HEIC and
+//! AVIF: their own rotation and mirroring, applied by libheif), centre-cropped to the 4:5 portrait shape,
+//! resized to each configured rendition's exact size, flattened onto white, and encoded as
+//! a baseline 4:2:0 JPEG that carries no metadata at all.
 //!
 //! Two paths produce the same result:
 //! - [`Processor`], the fast path the service runs: libjpeg-turbo decoding with DCT
@@ -15,6 +16,7 @@
 mod common;
 mod error;
 mod fast;
+mod heif;
 mod jpeg;
 mod reference;
 mod sniff;
@@ -121,10 +123,15 @@ pub enum Format {
     Tiff,
     /// WebP.
     Webp,
+    /// HEIC / HEIF, as iPhones write it: HEVC-coded images in an ISO base media file,
+    /// decoded by the system libheif.
+    Heic,
+    /// AVIF: AV1-coded images in the same container as HEIC, decoded by the system libheif.
+    Avif,
 }
 
 impl Format {
-    /// Human name: `"JPEG"`, `"PNG"`, `"GIF"`, `"TIFF"`, `"WebP"`.
+    /// Human name: `"JPEG"`, `"PNG"`, `"GIF"`, `"TIFF"`, `"WebP"`, `"HEIC"`, `"AVIF"`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Jpeg => "JPEG",
@@ -132,16 +139,21 @@ impl Format {
             Format::Gif => "GIF",
             Format::Tiff => "TIFF",
             Format::Webp => "WebP",
+            Format::Heic => "HEIC",
+            Format::Avif => "AVIF",
         }
     }
 
-    pub(crate) fn image_format(self) -> image::ImageFormat {
+    /// The `image` crate's decoder for this format; `None` for HEIC and AVIF, which libheif
+    /// decodes.
+    pub(crate) fn image_format(self) -> Option<image::ImageFormat> {
         match self {
-            Format::Jpeg => image::ImageFormat::Jpeg,
-            Format::Png => image::ImageFormat::Png,
-            Format::Gif => image::ImageFormat::Gif,
-            Format::Tiff => image::ImageFormat::Tiff,
-            Format::Webp => image::ImageFormat::WebP,
+            Format::Jpeg => Some(image::ImageFormat::Jpeg),
+            Format::Png => Some(image::ImageFormat::Png),
+            Format::Gif => Some(image::ImageFormat::Gif),
+            Format::Tiff => Some(image::ImageFormat::Tiff),
+            Format::Webp => Some(image::ImageFormat::WebP),
+            Format::Heic | Format::Avif => None,
         }
     }
 }
@@ -174,7 +186,9 @@ pub struct Processed {
     pub source_width: u32,
     /// Height of the input as displayed, i.e. after orientation.
     pub source_height: u32,
-    /// EXIF orientation of the input, 1..=8 (1 when it had none).
+    /// EXIF orientation of the input, 1..=8 (1 when it had none). Always 1 for HEIC and AVIF: libheif
+    /// has already applied the file's own rotation and mirroring, and its EXIF orientation
+    /// tag, which may disagree, is ignored (see the `heif` module).
     pub orientation: u16,
     /// One rendition per [`RenditionSpec`], in the config's order.
     pub renditions: Vec<Rendition>,

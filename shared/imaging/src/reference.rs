@@ -5,7 +5,7 @@ use image::imageops::{self, FilterType};
 use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage};
 
-use crate::common::{check_input, decode_with_image, flatten_on_white};
+use crate::common::{check_input, decode_other, flatten_on_white};
 use crate::{Config, ImageError, Processed, Rendition};
 
 /// Processes a photo with the `image` crate alone: full decode, orientation applied to
@@ -16,7 +16,7 @@ use crate::{Config, ImageError, Processed, Rendition};
 /// the yardstick that the fast path is tested and benchmarked against.
 pub fn process_reference(config: &Config, bytes: &[u8]) -> Result<Processed, ImageError> {
     let (format, _) = check_input(config, bytes)?;
-    let (mut img, orientation) = decode_with_image(format, bytes, &config.limits)?;
+    let (mut img, orientation) = decode_other(format, bytes, &config.limits)?;
     if let Some(o) = Orientation::from_exif(orientation as u8) {
         img.apply_orientation(o);
     }

@@ -4,8 +4,8 @@ use crate::{Format, ImageError};
 
 /// Identifies the image format from the file's magic bytes.
 ///
-/// Supported formats return `Ok`. Known image formats we do not take (BMP, HEIC, AVIF,
-/// ...) return [`ImageError::Unsupported`]; anything else [`ImageError::NotAnImage`].
+/// Supported formats return `Ok`. Known image formats we do not take (BMP, SVG, ...)
+/// return [`ImageError::Unsupported`]; anything else [`ImageError::NotAnImage`].
 pub fn sniff(bytes: &[u8]) -> Result<Format, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
@@ -29,6 +29,9 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ImageError> {
     if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
         return Ok(Format::Webp);
     }
+    if let Some(result) = ftyp_brands(bytes).and_then(iso_media_format) {
+        return result;
+    }
     if let Some(format) = unsupported_format(bytes) {
         return Err(ImageError::Unsupported { format });
     }
@@ -37,31 +40,50 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ImageError> {
     })
 }
 
+/// The major brand, minor version and compatible brands of an ISO base media file (an
+/// `ftyp` box at the start: HEIC/HEIF, AVIF, Canon CR3, MP4 or QuickTime video...).
+fn ftyp_brands(bytes: &[u8]) -> Option<&[u8]> {
+    if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
+        return None;
+    }
+    let box_len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let end = box_len.clamp(12, 256).min(bytes.len());
+    Some(&bytes[8..end])
+}
+
+/// AVIF, HEIC and HEIF (HEVC images, or a still image of any codec libheif may know) are
+/// decoded; animated AVIF and Canon raw are named and refused; `None` for anything else
+/// (video).
+fn iso_media_format(brands: &[u8]) -> Option<Result<Format, ImageError>> {
+    let has = |brand: &[u8; 4]| brands.chunks(4).any(|b| b == brand);
+    // AVIF files list mif1 too.
+    if has(b"avif") {
+        return Some(Ok(Format::Avif));
+    }
+    if has(b"avis") {
+        return Some(Err(ImageError::Unsupported {
+            format: "animated AVIF",
+        }));
+    }
+    let heif: [&[u8; 4]; 8] = [
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+    ];
+    if heif.into_iter().any(has) {
+        return Some(Ok(Format::Heic));
+    }
+    if has(b"crx ") {
+        return Some(Err(ImageError::Unsupported {
+            format: "Canon CR3 raw",
+        }));
+    }
+    None
+}
+
 /// Names image formats we recognise but do not decode.
 fn unsupported_format(bytes: &[u8]) -> Option<&'static str> {
     let starts = |magic: &[u8]| bytes.starts_with(magic);
     if starts(b"BM") && bytes.len() >= 14 {
         return Some("BMP");
-    }
-    // ISO base media file ("ftyp" box): HEIC/HEIF, AVIF, Canon CR3, or video.
-    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        let box_len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        let end = box_len.clamp(12, 256).min(bytes.len());
-        let brands = &bytes[8..end];
-        let has = |brand: &[u8; 4]| brands.chunks(4).any(|b| b == brand);
-        if has(b"avif") || has(b"avis") {
-            return Some("AVIF");
-        }
-        if has(b"heic") || has(b"heix") || has(b"hevc") || has(b"heim") || has(b"heis") {
-            return Some("HEIC");
-        }
-        if has(b"mif1") || has(b"msf1") {
-            return Some("HEIF");
-        }
-        if has(b"crx ") {
-            return Some("Canon CR3 raw");
-        }
-        return None;
     }
     if starts(&[0, 0, 1, 0]) && bytes.len() >= 6 {
         return Some("ICO");
@@ -131,6 +153,33 @@ mod tests {
     }
 
     #[test]
+    fn recognises_heif_by_its_brands() {
+        // An iPhone photo: major brand heic, compatible mif1, MiHE, miaf, heic.
+        let iphone = b"\0\0\0\x24ftypheic\0\0\0\0mif1MiHEmiafMiHBheic\0\0\0\0meta";
+        assert_eq!(sniff(iphone).ok(), Some(Format::Heic));
+        for brand in [
+            b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+        ] {
+            let mut file = b"\0\0\0\x14ftyp".to_vec();
+            file.extend_from_slice(brand);
+            file.extend_from_slice(b"\0\0\0\0");
+            file.extend_from_slice(brand);
+            assert_eq!(sniff(&file).ok(), Some(Format::Heic), "{brand:?}");
+        }
+        // Only among the compatible brands.
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypXXXX\0\0\0\0miafmif1").ok(),
+            Some(Format::Heic)
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf").ok(),
+            Some(Format::Avif)
+        );
+        // Brands past the end of the ftyp box do not count.
+        assert!(sniff(b"\0\0\0\x10ftypisom\0\0\0\0mif1").is_err());
+    }
+
+    #[test]
     fn names_unsupported_and_non_images() {
         let msg = |b: &[u8]| sniff(b).err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(msg(b""), "empty file");
@@ -139,12 +188,16 @@ mod tests {
             "unsupported image format: BMP"
         );
         assert_eq!(
-            msg(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
-            "unsupported image format: HEIC"
+            msg(b"\0\0\0\x1cftypavis\0\0\0\0avismsf1miaf"),
+            "unsupported image format: animated AVIF"
         );
         assert_eq!(
-            msg(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
-            "unsupported image format: AVIF"
+            msg(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom"),
+            "unsupported image format: Canon CR3 raw"
+        );
+        assert_eq!(
+            msg(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom"),
+            "not an image: starts with \\x00\\x00\\x00\\x18ftyp"
         );
         assert_eq!(
             msg(b"<?xml version=\"1.0\"?>\n<svg xmlns=\"...\">"),

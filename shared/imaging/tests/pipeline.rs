@@ -65,11 +65,16 @@ fn defaults_match_the_contract() {
         Format::Gif,
         Format::Tiff,
         Format::Webp,
+        Format::Heic,
+        Format::Avif,
     ]
     .iter()
     .map(|f| f.name())
     .collect();
-    assert_eq!(names, ["JPEG", "PNG", "GIF", "TIFF", "WebP"]);
+    assert_eq!(
+        names,
+        ["JPEG", "PNG", "GIF", "TIFF", "WebP", "HEIC", "AVIF"]
+    );
 }
 
 #[test]
@@ -124,26 +129,6 @@ fn stored_as(upright: &RgbImage, orientation: u16) -> RgbImage {
     let mut img = DynamicImage::ImageRgb8(upright.clone());
     img.apply_orientation(Orientation::from_exif(inverse(orientation)).expect("1..=8"));
     img.into_rgb8()
-}
-
-fn assert_quadrants(img: &RgbImage, what: &str) {
-    let (w, h) = img.dimensions();
-    let r = w / 10;
-    let tl = mean(img, w / 4, h / 4, r);
-    let tr = mean(img, 3 * w / 4, h / 4, r);
-    let bl = mean(img, w / 4, 3 * h / 4, r);
-    let br = mean(img, 3 * w / 4, 3 * h / 4, r);
-    let red = |c: [f64; 3]| c[0] > 150.0 && c[1] < 110.0 && c[2] < 110.0;
-    let green = |c: [f64; 3]| c[1] > 130.0 && c[0] < 110.0 && c[2] < 110.0;
-    let blue = |c: [f64; 3]| c[2] > 150.0 && c[0] < 110.0 && c[1] < 130.0;
-    let yellow = |c: [f64; 3]| c[0] > 150.0 && c[1] > 150.0 && c[2] < 110.0;
-    assert!(red(tl), "{what}: top-left should be red, got {tl:?}");
-    assert!(green(tr), "{what}: top-right should be green, got {tr:?}");
-    assert!(blue(bl), "{what}: bottom-left should be blue, got {bl:?}");
-    assert!(
-        yellow(br),
-        "{what}: bottom-right should be yellow, got {br:?}"
-    );
 }
 
 #[test]
@@ -458,8 +443,8 @@ fn refusals_say_what_is_wrong() {
     bmp.extend_from_slice(&[0x36, 0x10, 0x0E, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 40, 0, 0, 0]);
     bmp.resize(2000, 0x80);
     assert_refused(&bmp, &config, "unsupported image format: BMP");
-    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\0meta";
-    assert_refused(heic, &config, "unsupported image format: HEIC");
+    let avis = b"\0\0\0\x1cftypavis\0\0\0\0avismsf1miaf\0\0\0\0meta";
+    assert_refused(avis, &config, "unsupported image format: animated AVIF");
 
     let small_limit = Config {
         limits: Limits {

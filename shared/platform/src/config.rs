@@ -86,6 +86,59 @@ pub struct CommonArgs {
     /// The public address, photo-link keys and roster waits (`PICTUREDAY_PUBLIC_URL`, …).
     #[command(flatten)]
     pub api: ApiArgs,
+    /// The SFTP drop folders (`PICTUREDAY_SFTP_LISTEN`, …).
+    #[command(flatten)]
+    pub sftp: SftpArgs,
+}
+
+/// Ingest's SFTP server, as given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SftpArgs {
+    /// Address the SFTP server listens on, e.g. `0.0.0.0:2222`, or `off`. Without it there is
+    /// no SFTP server, except in the embedded default, which listens on `127.0.0.1:2222`.
+    #[arg(long, env = "PICTUREDAY_SFTP_LISTEN")]
+    pub sftp_listen: Option<String>,
+    /// Seconds without a new file, once no session of the account is open, after which the
+    /// files an account dropped become one job (default 60).
+    #[arg(long, env = "PICTUREDAY_SFTP_QUIET_SECS")]
+    pub sftp_quiet_secs: Option<u64>,
+    /// An OpenSSH Ed25519 private key to use as the host key (a mounted Kubernetes Secret);
+    /// without it, one is generated once and kept in storage.
+    #[arg(long, env = "PICTUREDAY_SFTP_HOST_KEY_FILE")]
+    pub sftp_host_key_file: Option<PathBuf>,
+}
+
+/// Ingest's SFTP server, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpSettings {
+    /// `None`: no SFTP server.
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long a drop stays open after its last file once its sessions have ended.
+    pub quiet: Duration,
+    pub host_key_file: Option<PathBuf>,
+}
+
+impl SftpSettings {
+    const DEFAULT_QUIET: Duration = Duration::from_secs(60);
+
+    fn from_args(args: &SftpArgs) -> Result<Self, ConfigError> {
+        let listen = match args.sftp_listen.as_deref().map(str::trim) {
+            None | Some("" | "off") => None,
+            Some(raw) => Some(raw.parse().map_err(|_| ConfigError::Invalid {
+                name: "PICTUREDAY_SFTP_LISTEN",
+                reason: format!("{raw:?} is not an address like 0.0.0.0:2222 (or off)"),
+            })?),
+        };
+        Ok(Self {
+            listen,
+            quiet: seconds(
+                "PICTUREDAY_SFTP_QUIET_SECS",
+                args.sftp_quiet_secs,
+                Self::DEFAULT_QUIET,
+            )?,
+            host_key_file: args.sftp_host_key_file.clone(),
+        })
+    }
 }
 
 /// What the API answers with, as given.
@@ -430,6 +483,8 @@ pub struct Settings {
     pub webhooks: Webhooks,
     /// The public address, photo-link keys and roster waits.
     pub api: ApiSettings,
+    /// Ingest's SFTP server.
+    pub sftp: SftpSettings,
     /// The limits of this process's HTTP listener ([`Settings::with_http`]).
     pub http: crate::http_limits::HttpLimits,
 }
@@ -638,7 +693,9 @@ impl Settings {
         let retention = Retention::from_args(&args.retention)?;
         let webhooks = Webhooks::from_args(&args.webhooks)?;
         let api = ApiSettings::from_args(&args.api)?;
+        let sftp = SftpSettings::from_args(&args.sftp)?;
         Ok(Self {
+            sftp,
             photos,
             retention,
             webhooks,
@@ -788,6 +845,7 @@ mod tests {
             retention: RetentionArgs::default(),
             webhooks: WebhookArgs::default(),
             api: ApiArgs::default(),
+            sftp: SftpArgs::default(),
         }
     }
 

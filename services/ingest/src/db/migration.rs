@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(IngestRejections),
             Box::new(OriginalsRetention),
             Box::new(super::migration_one_photo::ChosenPerson),
+            Box::new(super::migration_sftp::SftpAccounts),
         ]
     }
 }

@@ -257,6 +257,28 @@ pub fn mean(img: &RgbImage, cx: u32, cy: u32, r: u32) -> [f64; 3] {
     sum.map(|s| s / n)
 }
 
+/// Asserts the four quadrants of an upright [`quadrants`] picture: top-left red, top-right
+/// green, bottom-left blue, bottom-right yellow.
+pub fn assert_quadrants(img: &RgbImage, what: &str) {
+    let (w, h) = img.dimensions();
+    let r = w / 10;
+    let tl = mean(img, w / 4, h / 4, r);
+    let tr = mean(img, 3 * w / 4, h / 4, r);
+    let bl = mean(img, w / 4, 3 * h / 4, r);
+    let br = mean(img, 3 * w / 4, 3 * h / 4, r);
+    let red = |c: [f64; 3]| c[0] > 150.0 && c[1] < 110.0 && c[2] < 110.0;
+    let green = |c: [f64; 3]| c[1] > 130.0 && c[0] < 110.0 && c[2] < 110.0;
+    let blue = |c: [f64; 3]| c[2] > 150.0 && c[0] < 110.0 && c[1] < 130.0;
+    let yellow = |c: [f64; 3]| c[0] > 150.0 && c[1] > 150.0 && c[2] < 110.0;
+    assert!(red(tl), "{what}: top-left should be red, got {tl:?}");
+    assert!(green(tr), "{what}: top-right should be green, got {tr:?}");
+    assert!(blue(bl), "{what}: bottom-left should be blue, got {bl:?}");
+    assert!(
+        yellow(br),
+        "{what}: bottom-right should be yellow, got {br:?}"
+    );
+}
+
 pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
     let mse: f64 = a

@@ -1,0 +1,468 @@
+//! SFTP drop folders with the real OpenSSH `sftp` client in batch mode (`sftp -b`), the host
+//! key checked against a `known_hosts` written from what the API says: a drop of photos becomes
+//! one job with exact outcomes; the same name again replaces; a file sent under a temporary
+//! name and renamed counts once, under its final name; wrong passwords and keys are refused; one
+//! district's account neither sees nor writes another's folder, nor escapes with `../`; a roster
+//! CSV in `data/` updates people; a zip with its mapping is imported as an archive; the host key
+//! is the one kept in storage.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pictureday_platform::config::SftpArgs;
+use pictureday_tests::images::{jpeg, photo};
+use pictureday_tests::{AppLayout, Backend, TestApp};
+use serde_json::{Value, json};
+
+on_each_backend!(sftp_drops_become_jobs_like_uploads);
+
+const A: &str = "springfield";
+const B: &str = "shelbyville";
+const PASSWORD_A: &str = "springfield sis password";
+const PASSWORD_B: &str = "shelbyville sis password";
+
+const ROSTER: &str = "role,sis_id,student_number,first_name,last_name\n\
+student,S1001,1001,Ada,Lovelace\n\
+student,S1002,1002,Grace,Hopper\n\
+student,S1003,1003,Alan,Turing\n";
+
+/// How a login is made.
+enum Login<'a> {
+    Key(&'a Path),
+    Password(&'a str),
+}
+
+struct Client {
+    dir: PathBuf,
+    port: u16,
+    known_hosts: PathBuf,
+}
+
+impl Client {
+    /// Runs `sftp -b` with `commands` as `user`; the exit status success and what it printed.
+    async fn run(
+        &self,
+        user: &str,
+        login: Login<'_>,
+        commands: &str,
+    ) -> anyhow::Result<(bool, String)> {
+        let batch = self.dir.join("batch");
+        tokio::fs::write(&batch, commands).await?;
+        let mut command = tokio::process::Command::new("sftp");
+        command
+            .current_dir(&self.dir)
+            .arg("-o")
+            .arg("StrictHostKeyChecking=yes")
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-o")
+            .arg("GlobalKnownHostsFile=/dev/null")
+            .arg("-o")
+            .arg("ConnectTimeout=20")
+            .arg("-P")
+            .arg(self.port.to_string())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null());
+        match login {
+            Login::Key(key) => {
+                command
+                    .arg("-o")
+                    .arg("PasswordAuthentication=no")
+                    .arg("-o")
+                    .arg("IdentitiesOnly=yes")
+                    .arg("-i")
+                    .arg(key);
+            }
+            Login::Password(password) => {
+                // `-b` implies BatchMode, which allows no password: the first value ssh sees
+                // wins, so BatchMode=no comes first and the password comes from SSH_ASKPASS.
+                let askpass = self.dir.join("askpass.sh");
+                tokio::fs::write(
+                    &askpass,
+                    format!("#!/bin/sh\nprintf '%s\\n' '{password}'\n"),
+                )
+                .await?;
+                use std::os::unix::fs::PermissionsExt as _;
+                tokio::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))
+                    .await?;
+                command
+                    .arg("-o")
+                    .arg("BatchMode=no")
+                    .arg("-o")
+                    .arg("PubkeyAuthentication=no")
+                    .arg("-o")
+                    .arg("PreferredAuthentications=password")
+                    .arg("-o")
+                    .arg("NumberOfPasswordPrompts=1")
+                    .env("SSH_ASKPASS", &askpass)
+                    .env("SSH_ASKPASS_REQUIRE", "force")
+                    .env("DISPLAY", ":0");
+            }
+        }
+        command
+            .arg("-b")
+            .arg(&batch)
+            .arg(format!("{user}@127.0.0.1"));
+        let output = tokio::time::timeout(Duration::from_secs(120), command.output()).await??;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((output.status.success(), text))
+    }
+}
+
+async fn create_account(
+    app: &TestApp,
+    token: &str,
+    district: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let response = app
+        .http
+        .post(app.url(&format!("/v1/districts/{district}/sftp-accounts")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status == 201, "create SFTP account: {status}: {body}");
+    Ok(body)
+}
+
+/// The district's jobs, oldest first.
+async fn jobs(app: &TestApp, token: &str, district: &str) -> anyhow::Result<Vec<String>> {
+    let page = app
+        .get_json(token, &format!("/v1/districts/{district}/jobs"))
+        .await?;
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["job_id"].as_str().map(str::to_owned))
+        .collect();
+    ids.reverse();
+    Ok(ids)
+}
+
+/// Waits for the district's job number `n` (0-based, oldest first) to appear and finish.
+async fn nth_job(app: &TestApp, token: &str, district: &str, n: usize) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ids = jobs(app, token, district).await?;
+        if let Some(id) = ids.get(n) {
+            anyhow::ensure!(ids.len() == n + 1, "more jobs than expected: {ids:?}");
+            return app.wait_for_job(token, district, id).await;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no job {n} in {district}: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn outcomes(log: &[Value]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = log
+        .iter()
+        .map(|r| {
+            (
+                r["file_name"].as_str().unwrap_or("").to_owned(),
+                r["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(
+        backend,
+        AppLayout {
+            sftp: SftpArgs {
+                sftp_listen: Some("127.0.0.1:0".into()),
+                sftp_quiet_secs: Some(1),
+                sftp_host_key_file: None,
+            },
+            ..AppLayout::default()
+        },
+    )
+    .await?;
+    let token_a = app.create_district(A, "Springfield").await?;
+    let token_b = app.create_district(B, "Shelbyville").await?;
+    let (status, body) = app.upload_roster(&token_a, A, ROSTER).await?;
+    anyhow::ensure!(status == 200, "roster: {status}: {body}");
+
+    // Where to connect, and the host key to expect: known_hosts is written from the API.
+    let server = app.get_json(&token_a, "/v1/sftp").await?;
+    assert_eq!(server["enabled"], true, "{server}");
+    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
+    let fingerprint = server["fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let public_key = server["public_key"].as_str().unwrap_or_default();
+    let dir = app.dir.path().join("sftp-client");
+    tokio::fs::create_dir_all(&dir).await?;
+    let known_hosts = dir.join("known_hosts");
+    tokio::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {public_key}\n")).await?;
+    // The fingerprint the API gives is the one OpenSSH computes from the key.
+    let printed = tokio::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&known_hosts)
+        .output()
+        .await?;
+    let printed = String::from_utf8_lossy(&printed.stdout).into_owned();
+    assert!(printed.contains(&fingerprint), "{printed} / {fingerprint}");
+    // The key is kept: loading it again (as a restart or another replica does) gives the same.
+    let storage = app.connections.storage().await?;
+    let again = pictureday_ingest::sftp::host_key::load(None, &storage).await?;
+    assert_eq!(again.fingerprint, fingerprint);
+
+    // Accounts: A by key and password, B by password.
+    let key = dir.join("id_a");
+    let made = tokio::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "sis@springfield",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .await?;
+    anyhow::ensure!(made.success(), "ssh-keygen failed");
+    let public = tokio::fs::read_to_string(key.with_extension("pub")).await?;
+    let account = create_account(
+        &app,
+        &token_a,
+        A,
+        json!({"username": "springfield-sis", "password": PASSWORD_A, "public_keys": [public.trim()]}),
+    )
+    .await?;
+    assert_eq!(account["has_password"], true);
+    assert!(
+        !account.to_string().contains(PASSWORD_A),
+        "the password is never shown"
+    );
+    create_account(
+        &app,
+        &token_b,
+        B,
+        json!({"username": "shelbyville-sis", "password": PASSWORD_B}),
+    )
+    .await?;
+    // User names are unique across districts.
+    let taken = app
+        .http
+        .post(app.url(&format!("/v1/districts/{B}/sftp-accounts")))
+        .bearer_auth(&token_b)
+        .json(&json!({"username": "springfield-sis", "password": PASSWORD_B}))
+        .send()
+        .await?;
+    assert_eq!(taken.status(), 409);
+
+    let client = Client {
+        dir: dir.clone(),
+        port,
+        known_hosts,
+    };
+    for (name, seed) in [
+        ("1001.jpg", 1),
+        ("1002.jpg", 2),
+        ("9999.jpg", 3),
+        ("1001b.jpg", 4),
+    ] {
+        tokio::fs::write(dir.join(name), jpeg(photo(480, 600, seed))?).await?;
+    }
+    tokio::fs::write(dir.join("broken.jpg"), b"not a photo at all").await?;
+
+    // 1. A drop of photos, by key: one job, every outcome exact.
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "cd /incoming/idphotos\nput 1001.jpg\nput 1002.jpg\nput 9999.jpg\nput broken.jpg 1003.jpg\nls -1\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    for name in ["1001.jpg", "1002.jpg", "9999.jpg", "1003.jpg"] {
+        assert!(out.contains(name), "listing shows {name}: {out}");
+    }
+    let job = nth_job(&app, &token_a, A, 0).await?;
+    assert_eq!(job["counts"]["files"], 4, "{job}");
+    assert_eq!(job["counts"]["applied"], 2, "{job}");
+    assert_eq!(job["counts"]["unmatched"], 1, "{job}");
+    assert_eq!(job["counts"]["rejected"], 1, "{job}");
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let log = app.log(&token_a, A, &job_id).await?;
+    assert_eq!(
+        outcomes(&log),
+        vec![
+            ("1001.jpg".into(), "applied".into()),
+            ("1002.jpg".into(), "applied".into()),
+            ("1003.jpg".into(), "rejected".into()),
+            ("9999.jpg".into(), "unmatched".into()),
+        ]
+    );
+
+    // 2. By password, at the other spelling of the folder: the same name replaces 1001's
+    // photo, and a file sent under a temporary name and renamed counts once, as its final name.
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Password(PASSWORD_A),
+            "put 1001b.jpg /idphotos/1001.jpg\nput 1002.jpg /idphotos/1003.jpg.filepart\nrename /idphotos/1003.jpg.filepart /idphotos/1003.jpg\nls -1 /idphotos\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    let listing = out
+        .rsplit("sftp> ls -1 /idphotos")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        listing.contains("/idphotos/1003.jpg") && !listing.contains(".filepart"),
+        "the file is listed under its final name alone: {out}"
+    );
+    let job = nth_job(&app, &token_a, A, 1).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let log = app.log(&token_a, A, &job_id).await?;
+    assert_eq!(
+        outcomes(&log),
+        vec![
+            ("1001.jpg".into(), "replaced".into()),
+            ("1003.jpg".into(), "applied".into()),
+        ],
+        "{job}"
+    );
+    let people = app
+        .get_json(&token_a, &format!("/v1/districts/{A}/people?sis_id=S1001"))
+        .await?;
+    let person = people["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let versions = app
+        .get_json(
+            &token_a,
+            &format!("/v1/districts/{A}/people/{person}/photos"),
+        )
+        .await?;
+    let count = versions
+        .as_array()
+        .or(versions["items"].as_array())
+        .map_or(0, Vec::len);
+    assert_eq!(count, 2, "the old version is kept: {versions}");
+
+    // 3. Wrong password, wrong key, disabled: refused.
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Password("not the password"),
+            "ls\n",
+        )
+        .await?;
+    assert!(!ok, "a wrong password is refused: {out}");
+    let other = dir.join("id_other");
+    tokio::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .await?;
+    let (ok, out) = client
+        .run("springfield-sis", Login::Key(&other), "ls\n")
+        .await?;
+    assert!(!ok, "a key not on the account is refused: {out}");
+
+    // 4. District B's account sees only its own (empty) folder and cannot leave it.
+    let (ok, out) = client
+        .run(
+            "shelbyville-sis",
+            Login::Password(PASSWORD_B),
+            "ls -1 /incoming/idphotos\ncd ../../..\npwd\n-get /etc/passwd\n-put 1002.jpg ../../springfield/incoming/idphotos/1002.jpg\n-ls /etc\n-cd /springfield\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    assert!(out.contains("Remote working directory: /\n"), "{out}");
+    assert!(!out.contains("1001.jpg") && !out.contains("root:"), "{out}");
+    assert!(!dir.join("passwd").exists());
+    // Nothing B did became a job anywhere.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(jobs(&app, &token_b, B).await?.is_empty());
+    assert_eq!(jobs(&app, &token_a, A).await?.len(), 2);
+
+    // 5. A roster CSV in data/ is imported as POST …/roster imports it.
+    tokio::fs::write(
+        dir.join("roster.csv"),
+        format!("{ROSTER}student,S1004,1004,Barbara,Liskov\n"),
+    )
+    .await?;
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "put roster.csv /incoming/data/roster.csv\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let people = app
+            .get_json(&token_a, &format!("/v1/districts/{A}/people?sis_id=S1004"))
+            .await?;
+        if people["items"].as_array().is_some_and(|p| p.len() == 1) {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "S1004 never arrived: {people}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 6. A zip dropped in idphotos/ is imported as an archive, its mapping inside it included.
+    let zip = pictureday_tests::zip_of(&[
+        ("photos/IMG_0001.JPG", jpeg(photo(480, 600, 7))?),
+        ("mapping.csv", b"S1004,IMG_0001.JPG\n".to_vec()),
+    ])?;
+    tokio::fs::write(dir.join("batch.zip"), zip).await?;
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "put batch.zip /incoming/idphotos/batch.zip\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    let job = nth_job(&app, &token_a, A, 2).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let log = app.log(&token_a, A, &job_id).await?;
+    assert_eq!(
+        outcomes(&log),
+        vec![("photos/IMG_0001.JPG".into(), "applied".into())],
+        "{job}"
+    );
+
+    // 7. A disabled account is refused.
+    let disabled = app
+        .http
+        .patch(app.url(&format!("/v1/districts/{A}/sftp-accounts/springfield-sis")))
+        .bearer_auth(&token_a)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await?;
+    assert_eq!(disabled.status(), 200);
+    let (ok, out) = client
+        .run("springfield-sis", Login::Key(&key), "ls\n")
+        .await?;
+    assert!(!ok, "a disabled account is refused: {out}");
+
+    app.stop().await
+}
