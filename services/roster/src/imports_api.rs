@@ -15,7 +15,6 @@ use pictureday_access::{Caller, Role};
 use pictureday_contract::DistrictId;
 use pictureday_platform::csv_out::CsvBuilder;
 use pictureday_platform::http::{ApiError, Page, Paged};
-use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -341,30 +340,15 @@ async fn upload_roster(
     let id = RosterImportId::new();
     let key = spool_key(&district, &id);
     imports.storage().put_file(&key, &spooled.path).await?;
-    let recorded = roster_import::ActiveModel {
-        id: Set(id.as_str().to_owned()),
-        district_id: Set(district.as_str().to_owned()),
-        state: Set(ImportState::Queued.as_str().to_owned()),
-        spool_key: Set(key),
-        bytes: Set(i64::try_from(spooled.bytes).unwrap_or(i64::MAX)),
-        last_row: Set(1),
-        created: Set(0),
-        updated: Set(0),
-        unchanged: Set(0),
-        rejected_rows: Set(0),
-        errors: Set(0),
-        error: Set(None),
-        owner: Set(None),
-        lease_until: Set(None),
-        created_at: Set(db_time(Utc::now())),
-        started_at: Set(None),
-        finished_at: Set(None),
-        format: Set(Some(format.as_str().to_owned())),
-        options: Set(options),
-        deactivated: Set(0),
-        reactivated: Set(0),
-        ignored: Set(0),
-    }
+    let recorded = roster_import::queued(
+        id.as_str(),
+        district.as_str(),
+        key,
+        spooled.bytes,
+        Some(format.as_str().to_owned()),
+        options,
+        db_time(Utc::now()),
+    )
     .insert(imports.db())
     .await;
     if let Err(error) = recorded {

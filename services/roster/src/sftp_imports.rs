@@ -8,11 +8,10 @@ use pictureday_contract::events::{RosterImportReply, RosterImportRequest, SCHEMA
 use pictureday_contract::keys;
 use pictureday_contract::subjects::ROSTER_IMPORT_SUBJECT;
 use sea_orm::ActiveModelTrait;
-use sea_orm::ActiveValue::Set;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::roster_import;
-use crate::imports::{ImportState, Imports, RosterImportId, db_time};
+use crate::imports::{Imports, RosterImportId, db_time};
 
 pub async fn serve(
     nats: async_nats::Client,
@@ -73,25 +72,16 @@ async fn record(imports: &Imports, payload: &[u8]) -> anyhow::Result<String> {
         request.district
     );
     let id = RosterImportId::new();
-    roster_import::ActiveModel {
-        id: Set(id.as_str().to_owned()),
-        district_id: Set(request.district.as_str().to_owned()),
-        state: Set(ImportState::Queued.as_str().to_owned()),
-        spool_key: Set(request.key.clone()),
-        bytes: Set(i64::try_from(request.bytes).unwrap_or(i64::MAX)),
-        last_row: Set(1),
-        created: Set(0),
-        updated: Set(0),
-        unchanged: Set(0),
-        rejected_rows: Set(0),
-        errors: Set(0),
-        error: Set(None),
-        owner: Set(None),
-        lease_until: Set(None),
-        created_at: Set(db_time(Utc::now())),
-        started_at: Set(None),
-        finished_at: Set(None),
-    }
+    // The worker reads whether it is a roster CSV or a OneRoster zip.
+    roster_import::queued(
+        id.as_str(),
+        request.district.as_str(),
+        request.key.clone(),
+        request.bytes,
+        None,
+        None,
+        db_time(Utc::now()),
+    )
     .insert(imports.db())
     .await?;
     imports.wake();

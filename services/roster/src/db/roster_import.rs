@@ -49,3 +49,42 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A new import, queued: nothing read or applied yet. `format` may be left to the worker, which
+/// reads it from the file (`None`).
+pub fn queued(
+    id: &str,
+    district: &str,
+    spool_key: String,
+    bytes: u64,
+    format: Option<String>,
+    options: Option<String>,
+    now: DateTimeUtc,
+) -> ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    ActiveModel {
+        id: Set(id.to_owned()),
+        district_id: Set(district.to_owned()),
+        // `ImportState::Queued`, as stored.
+        state: Set("queued".to_owned()),
+        spool_key: Set(spool_key),
+        bytes: Set(i64::try_from(bytes).unwrap_or(i64::MAX)),
+        last_row: Set(1),
+        created: Set(0),
+        updated: Set(0),
+        unchanged: Set(0),
+        rejected_rows: Set(0),
+        errors: Set(0),
+        error: Set(None),
+        owner: Set(None),
+        lease_until: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        format: Set(format),
+        options: Set(options),
+        deactivated: Set(0),
+        reactivated: Set(0),
+        ignored: Set(0),
+    }
+}
