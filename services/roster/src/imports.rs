@@ -754,6 +754,14 @@ impl Imports {
                 Expr::value(next.rejected_rows),
             )
             .col_expr(roster_import::Column::Errors, Expr::value(next.errors))
+            .col_expr(
+                roster_import::Column::Deactivated,
+                Expr::value(next.deactivated),
+            )
+            .col_expr(
+                roster_import::Column::Reactivated,
+                Expr::value(next.reactivated),
+            )
             .filter(roster_import::Column::Id.eq(id))
             .exec(&txn)
             .await?;
