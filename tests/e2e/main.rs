@@ -48,6 +48,8 @@ mod retention;
 mod roles;
 mod roster_imports;
 mod sftp;
+mod sftp_client;
+mod sftp_restarts;
 mod sse;
 mod storage;
 mod streaming;

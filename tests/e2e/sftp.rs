@@ -3,16 +3,17 @@
 //! one job with exact outcomes; the same name again replaces; a file sent under a temporary
 //! name and renamed counts once, under its final name; wrong passwords and keys are refused; one
 //! district's account neither sees nor writes another's folder, nor escapes with `../`; a roster
-//! CSV in `data/` updates people; a zip with its mapping is imported as an archive; the host key
+//! CSV in `data/` updates people (sent under a temporary name and renamed, too); a zip with its mapping is imported as an archive; the host key
 //! is the one kept in storage.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pictureday_platform::config::SftpArgs;
 use pictureday_tests::images::{jpeg, photo};
 use pictureday_tests::{AppLayout, Backend, TestApp};
 use serde_json::{Value, json};
+
+use crate::sftp_client::{Client, Login, create_account};
 
 on_each_backend!(sftp_drops_become_jobs_like_uploads);
 
@@ -25,112 +26,6 @@ const ROSTER: &str = "role,sis_id,student_number,first_name,last_name\n\
 student,S1001,1001,Ada,Lovelace\n\
 student,S1002,1002,Grace,Hopper\n\
 student,S1003,1003,Alan,Turing\n";
-
-/// How a login is made.
-enum Login<'a> {
-    Key(&'a Path),
-    Password(&'a str),
-}
-
-struct Client {
-    dir: PathBuf,
-    port: u16,
-    known_hosts: PathBuf,
-}
-
-impl Client {
-    /// Runs `sftp -b` with `commands` as `user`; the exit status success and what it printed.
-    async fn run(
-        &self,
-        user: &str,
-        login: Login<'_>,
-        commands: &str,
-    ) -> anyhow::Result<(bool, String)> {
-        let batch = self.dir.join("batch");
-        tokio::fs::write(&batch, commands).await?;
-        let mut command = tokio::process::Command::new("sftp");
-        command
-            .current_dir(&self.dir)
-            .arg("-o")
-            .arg("StrictHostKeyChecking=yes")
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg("-o")
-            .arg("GlobalKnownHostsFile=/dev/null")
-            .arg("-o")
-            .arg("ConnectTimeout=20")
-            .arg("-P")
-            .arg(self.port.to_string())
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(std::process::Stdio::null());
-        match login {
-            Login::Key(key) => {
-                command
-                    .arg("-o")
-                    .arg("PasswordAuthentication=no")
-                    .arg("-o")
-                    .arg("IdentitiesOnly=yes")
-                    .arg("-i")
-                    .arg(key);
-            }
-            Login::Password(password) => {
-                // `-b` implies BatchMode, which allows no password: the first value ssh sees
-                // wins, so BatchMode=no comes first and the password comes from SSH_ASKPASS.
-                let askpass = self.dir.join("askpass.sh");
-                tokio::fs::write(
-                    &askpass,
-                    format!("#!/bin/sh\nprintf '%s\\n' '{password}'\n"),
-                )
-                .await?;
-                use std::os::unix::fs::PermissionsExt as _;
-                tokio::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))
-                    .await?;
-                command
-                    .arg("-o")
-                    .arg("BatchMode=no")
-                    .arg("-o")
-                    .arg("PubkeyAuthentication=no")
-                    .arg("-o")
-                    .arg("PreferredAuthentications=password")
-                    .arg("-o")
-                    .arg("NumberOfPasswordPrompts=1")
-                    .env("SSH_ASKPASS", &askpass)
-                    .env("SSH_ASKPASS_REQUIRE", "force")
-                    .env("DISPLAY", ":0");
-            }
-        }
-        command
-            .arg("-b")
-            .arg(&batch)
-            .arg(format!("{user}@127.0.0.1"));
-        let output = tokio::time::timeout(Duration::from_secs(120), command.output()).await??;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok((output.status.success(), text))
-    }
-}
-
-async fn create_account(
-    app: &TestApp,
-    token: &str,
-    district: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let response = app
-        .http
-        .post(app.url(&format!("/v1/districts/{district}/sftp-accounts")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    anyhow::ensure!(status == 201, "create SFTP account: {status}: {body}");
-    Ok(body)
-}
 
 /// The district's jobs, oldest first.
 async fn jobs(app: &TestApp, token: &str, district: &str) -> anyhow::Result<Vec<String>> {
@@ -145,6 +40,24 @@ async fn jobs(app: &TestApp, token: &str, district: &str) -> anyhow::Result<Vec<
         .collect();
     ids.reverse();
     Ok(ids)
+}
+
+/// Waits for the person with SIS id `sis_id` to be on district A's roster.
+async fn wait_for_person(app: &TestApp, token: &str, sis_id: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let people = app
+            .get_json(token, &format!("/v1/districts/{A}/people?sis_id={sis_id}"))
+            .await?;
+        if people["items"].as_array().is_some_and(|p| p.len() == 1) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{sis_id} never arrived: {people}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits for the district's job number `n` (0-based, oldest first) to appear and finish.
@@ -412,20 +325,22 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         )
         .await?;
     assert!(ok, "{out}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let people = app
-            .get_json(&token_a, &format!("/v1/districts/{A}/people?sis_id=S1004"))
-            .await?;
-        if people["items"].as_array().is_some_and(|p| p.len() == 1) {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "S1004 never arrived: {people}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_person(&app, &token_a, "S1004").await?;
+    // Sent under a temporary name and renamed, it is imported once renamed.
+    tokio::fs::write(
+        dir.join("roster.csv"),
+        format!("{ROSTER}student,S1004,1004,Barbara,Liskov\nstudent,S1005,1005,Edsger,Dijkstra\n"),
+    )
+    .await?;
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "put roster.csv /data/roster.csv.filepart\nrename /data/roster.csv.filepart /data/roster.csv\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    wait_for_person(&app, &token_a, "S1005").await?;
 
     // 6. A zip dropped in idphotos/ is imported as an archive, its mapping inside it included.
     let zip = pictureday_tests::zip_of(&[

@@ -16,7 +16,8 @@ use pictureday_platform::bus::Outgoing;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +71,13 @@ const INSERT_CHUNK: usize = 500;
 
 pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()> {
     let txn = pictureday_platform::db::begin_write(db).await?;
+    record_in(&txn, new).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Records the job within `txn`, which the caller commits (with whatever else makes the job).
+pub async fn record_in(txn: &DatabaseTransaction, new: &NewJob) -> anyhow::Result<()> {
     job::ActiveModel {
         id: Set(new.id.to_string()),
         district_id: Set(new.district.as_str().to_owned()),
@@ -84,7 +92,7 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
         originals_purged_objects: Set(None),
         published_at: Set(None),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let mut rows = Vec::with_capacity(new.files.len());
     for (seq, file) in new.files.iter().enumerate() {
@@ -112,10 +120,9 @@ pub async fn record(db: &DatabaseConnection, new: &NewJob) -> anyhow::Result<()>
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         job_file::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
-    txn.commit().await?;
     Ok(())
 }
 

@@ -11,6 +11,12 @@ pub fn upload_archive(district: &DistrictId, job_id: &str, n: usize) -> String {
     format!("{district}/uploads/{job_id}/archive-{n}.zip")
 }
 
+/// A file sent over SFTP into a drop that will become the job `job_id`: stored as it is
+/// closed, before the job exists, so it is named by a random `id`, not its place in the job.
+pub fn upload_dropped(district: &DistrictId, job_id: &str, id: &str) -> String {
+    format!("{district}/uploads/{job_id}/dropped/{id}")
+}
+
 /// Everything one upload stored: the source of any of its files lies under it.
 pub fn upload_prefix(district: &DistrictId, job_id: &str) -> String {
     format!("{district}/uploads/{job_id}/")

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(OriginalsRetention),
             Box::new(super::migration_one_photo::ChosenPerson),
             Box::new(super::migration_sftp::SftpAccounts),
+            Box::new(super::migration_sftp_drops::SftpDrops),
         ]
     }
 }

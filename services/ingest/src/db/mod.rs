@@ -1,11 +1,15 @@
 //! Ingest's tables: each accepted upload (`jobs`) and its files (`job_files`), with their own
-//! migration history (`seaql_migrations_ingest`), and the SFTP accounts (`sftp_accounts`).
+//! migration history (`seaql_migrations_ingest`), the SFTP accounts (`sftp_accounts`) and
+//! the files sent over SFTP that are not yet a job (`sftp_drops`, `sftp_drop_files`).
 
 pub mod job;
 pub mod job_file;
 mod migration;
 mod migration_one_photo;
 mod migration_sftp;
+mod migration_sftp_drops;
 pub mod sftp_account;
+pub mod sftp_drop;
+pub mod sftp_drop_file;
 
 pub use migration::Migrator;

@@ -1,86 +1,79 @@
-//! Files dropped over SFTP, grouped into jobs. Each account has at most one open drop: the
-//! files its sessions close are stored at once (so a storage failure is an error the client
-//! sees at `close`) and held in the drop under their current names, which a rename may still
-//! change. The drop becomes one job, recorded and published as an HTTP upload is, once no
-//! session of the account is open and no file has arrived for the quiet period — or when
-//! ingest stops. A drop of 3,000 files is one job with one log.
+//! Files dropped over SFTP, held until they become a job. Each account has at most one open
+//! drop, kept in the database (`sftp_drops`, `sftp_drop_files`): the files its sessions close
+//! are stored at once (so a storage or database failure is an error the client sees at
+//! `close`) and held under their current names, which a rename may still change. Any replica
+//! adds to the account's one open drop, and a drop outlives the process that received it: a
+//! restart or a `kill -9` delays the job, never loses it. `seal` makes drops jobs.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pictureday_contract::events::{ImportMode, ImportOptions, ReplacePolicy, Source};
+use chrono::Utc;
 use pictureday_contract::{DistrictId, JobId, keys};
+use pictureday_platform::db::{begin_write, lock_key};
 use pictureday_platform::http::ApiError;
-use tokio_util::sync::CancellationToken;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use super::paths::{Folder, is_temporary};
 use crate::Ingest;
 use crate::archive::MAX_MAPPING_BYTES;
+use crate::db::{sftp_drop, sftp_drop_file};
 use crate::upload::Parts;
 
-/// A file held in an open drop.
-#[derive(Debug)]
-pub struct Held {
-    pub folder: Folder,
-    pub name: String,
-    pub size: u64,
-    pub kind: HeldKind,
-}
-
-#[derive(Debug)]
+/// What a held file is, as its job will read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldKind {
-    Photo {
-        key: String,
-    },
-    /// A zip, already listed: its photos, mapping and indexes.
-    Archive {
-        key: String,
-        parts: Parts,
-    },
+    Photo,
+    /// A zip: its photos, mapping and indexes.
+    Archive,
     /// A mapping CSV beside the photos.
-    Mapping {
-        bytes: Vec<u8>,
-    },
+    Mapping,
     /// A roster CSV in `data/` still under a temporary name: sent to roster once renamed.
-    Roster {
-        key: String,
-    },
+    Roster,
 }
 
 impl HeldKind {
-    fn key(&self) -> Option<&str> {
+    pub fn as_str(self) -> &'static str {
         match self {
-            HeldKind::Photo { key } | HeldKind::Archive { key, .. } | HeldKind::Roster { key } => {
-                Some(key)
-            }
-            HeldKind::Mapping { .. } => None,
+            HeldKind::Photo => "photo",
+            HeldKind::Archive => "archive",
+            HeldKind::Mapping => "mapping",
+            HeldKind::Roster => "roster",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "photo" => HeldKind::Photo,
+            "archive" => HeldKind::Archive,
+            "mapping" => HeldKind::Mapping,
+            "roster" => HeldKind::Roster,
+            _ => return None,
+        })
     }
 }
 
-/// One account's open drop.
-struct Batch {
-    district: DistrictId,
-    job_id: JobId,
-    files: Vec<Held>,
-    objects: u32,
-    archives: usize,
-    last: Instant,
+pub(super) fn folder_text(folder: Folder) -> &'static str {
+    match folder {
+        Folder::Photos => "idphotos",
+        Folder::Data => "data",
+    }
 }
 
-#[derive(Default)]
-struct State {
-    batches: HashMap<String, Batch>,
-    sessions: HashMap<String, usize>,
-}
-
-/// Every account's open drop.
+/// Every account's open drop, and the sessions open here.
 pub struct Drops {
-    ingest: Ingest,
-    quiet: Duration,
-    state: Mutex<State>,
+    pub(super) ingest: Ingest,
+    pub(super) quiet: Duration,
+    /// Open sessions per account on this replica: their drops stay open.
+    sessions: Mutex<HashMap<String, usize>>,
+    /// This replica, as it signs the drops it makes jobs.
+    pub(super) replica: String,
 }
 
 /// Why a file could not be taken: the client is told at `close`.
@@ -92,8 +85,14 @@ pub enum DropError {
     Storage(String),
 }
 
+impl From<DbErr> for DropError {
+    fn from(error: DbErr) -> Self {
+        DropError::Storage(format!("the database failed: {error}"))
+    }
+}
+
 /// The name a file will have once a client renames it from its temporary name.
-fn final_name(name: &str) -> &str {
+pub(super) fn final_name(name: &str) -> &str {
     let lower = name.to_ascii_lowercase();
     for suffix in [".filepart", ".part", ".tmp"] {
         if lower.ends_with(suffix) {
@@ -107,10 +106,28 @@ fn ends_with(name: &str, extension: &str) -> bool {
     final_name(name).to_ascii_lowercase().ends_with(extension)
 }
 
-/// A drop seals at least this often even while a session stays open, so a client that keeps
-/// one connection open all day still sees its files become jobs.
-fn longest_open(quiet: Duration) -> Duration {
-    (quiet * 10).max(Duration::from_secs(600))
+/// What a closed file in `folder` named `name` is held as.
+fn kind_of(folder: Folder, name: &str) -> HeldKind {
+    if folder == Folder::Data {
+        HeldKind::Roster
+    } else if ends_with(name, ".zip") {
+        HeldKind::Archive
+    } else if ends_with(name, ".csv") || ends_with(name, ".txt") {
+        HeldKind::Mapping
+    } else {
+        HeldKind::Photo
+    }
+}
+
+pub(super) fn random_text() -> String {
+    let random: u128 = rand::random();
+    format!("{random:032x}")
+}
+
+/// A file of an open drop as a listing shows it.
+pub struct Listed {
+    pub name: String,
+    pub size: u64,
 }
 
 impl Drops {
@@ -118,22 +135,54 @@ impl Drops {
         Arc::new(Self {
             ingest,
             quiet,
-            state: Mutex::new(State::default()),
+            sessions: Mutex::new(HashMap::new()),
+            replica: random_text(),
         })
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind: carry on with it.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        // A panic while holding the lock leaves plain counts behind: carry on with them.
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accounts with a session open here.
+    pub(super) fn open_accounts(&self) -> Vec<String> {
+        self.sessions().keys().cloned().collect()
     }
 
     /// A session of `user` began; the returned guard ends it when dropped.
     pub fn enter(self: &Arc<Self>, user: &str) -> SessionGuard {
-        *self.state().sessions.entry(user.to_owned()).or_default() += 1;
+        *self.sessions().entry(user.to_owned()).or_default() += 1;
         SessionGuard {
             drops: self.clone(),
             user: user.to_owned(),
         }
+    }
+
+    /// `user`'s open drop, opening one in `district`.
+    async fn open_drop(&self, user: &str, district: &DistrictId) -> Result<JobId, DropError> {
+        let txn = begin_write(&self.ingest.db).await?;
+        lock_key(&txn, "sftp-drop", user).await?;
+        if let Some(open) = find_open(&txn, user).await? {
+            txn.commit().await?;
+            return Ok(JobId::from(open.job_id));
+        }
+        let now = Utc::now();
+        let job_id = JobId::new();
+        sftp_drop::ActiveModel {
+            job_id: Set(job_id.to_string()),
+            username: Set(user.to_owned()),
+            district_id: Set(district.as_str().to_owned()),
+            opened_at: Set(now),
+            last_file_at: Set(now),
+            session_seen_at: Set(now),
+            sealing_by: Set(None),
+            sealing_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(job_id)
     }
 
     /// Stores a closed file (spooled at `path`) and holds it in `user`'s drop, opening one.
@@ -147,151 +196,158 @@ impl Drops {
         path: &Path,
         size: u64,
     ) -> Result<(), DropError> {
-        let temporary = is_temporary(name);
-        if folder == Folder::Data && !temporary {
+        if folder == Folder::Data && !is_temporary(name) {
             return super::roster::send(&self.ingest, district, name, path, size).await;
         }
-        // Names are reserved under the lock; the slow part (storage) runs without it.
-        let (job_id, object, archive) = {
-            let mut state = self.state();
-            let batch = state
-                .batches
-                .entry(user.to_owned())
-                .or_insert_with(|| Batch {
-                    district: district.clone(),
-                    job_id: JobId::new(),
-                    files: Vec::new(),
-                    objects: 0,
-                    archives: 0,
-                    last: Instant::now(),
-                });
-            batch.last = Instant::now();
-            let object = batch.objects;
-            let archive = batch.archives;
-            batch.objects += 1;
-            batch.archives += 1;
-            (batch.job_id.clone(), object, archive)
-        };
-        let kind = if folder == Folder::Data {
-            let key = keys::upload_file(district, &job_id, object);
-            self.store(&key, path).await?;
-            HeldKind::Roster { key }
-        } else if ends_with(name, ".zip") {
-            let key = keys::upload_archive(district, &job_id, archive);
-            let mut parts = Parts::default();
-            parts
-                .add_archive(final_name(name), path, &key)
-                .await
-                .map_err(|e| DropError::Refused(refusal(e)))?;
-            self.store(&key, path).await?;
-            HeldKind::Archive { key, parts }
-        } else if ends_with(name, ".csv") || ends_with(name, ".txt") {
-            if size > MAX_MAPPING_BYTES {
+        let kind = kind_of(folder, name);
+        match kind {
+            HeldKind::Archive => {
+                // Read now so a zip that is not one is refused at `close`; its job reads the
+                // stored copy again.
+                Parts::default()
+                    .add_archive(final_name(name), path, "")
+                    .await
+                    .map_err(|e| DropError::Refused(refusal(e)))?;
+            }
+            HeldKind::Mapping if size > MAX_MAPPING_BYTES => {
                 return Err(DropError::Refused(format!(
                     "{name}: a mapping is at most {MAX_MAPPING_BYTES} bytes"
                 )));
             }
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| DropError::Storage(e.to_string()))?;
-            HeldKind::Mapping { bytes }
-        } else {
-            let key = keys::upload_file(district, &job_id, object);
-            self.store(&key, path).await?;
-            HeldKind::Photo { key }
+            _ => {}
+        }
+        let job_id = self.open_drop(user, district).await?;
+        let key = match kind {
+            // Roster takes only keys of its own shape.
+            HeldKind::Roster => keys::sftp_roster(district, &random_text()),
+            _ => keys::upload_dropped(district, &job_id, &random_text()),
         };
-        let held = Held {
-            folder,
-            name: name.to_owned(),
-            size,
-            kind,
-        };
-        // `None`: the drop was sealed while this file was being stored.
-        let replaced = {
-            let mut state = self.state();
-            match state.batches.get_mut(user) {
-                Some(batch) if batch.job_id == job_id => {
-                    batch.last = Instant::now();
-                    let replaced = take_named(batch, folder, name);
-                    batch.files.push(held);
-                    Ok(replaced)
-                }
-                _ => Err(held),
-            }
-        };
-        let replaced = match replaced {
-            Ok(replaced) => replaced,
-            Err(held) => {
-                self.forget(&[held]).await;
-                return Err(DropError::Refused(
-                    "the drop closed while the file was stored; upload it again".into(),
-                ));
-            }
-        };
-        self.forget(&replaced).await;
-        Ok(())
-    }
-
-    async fn store(&self, key: &str, path: &Path) -> Result<(), DropError> {
         self.ingest
             .storage
-            .put_file(key, path)
+            .put_file(&key, path)
             .await
-            .map_err(|e| DropError::Storage(e.to_string()))
+            .map_err(|e| DropError::Storage(e.to_string()))?;
+        let held = self
+            .hold(user, &job_id, &key, folder, name, size, kind)
+            .await;
+        match held {
+            Ok(Some(replaced)) => {
+                self.forget(&replaced).await;
+                Ok(())
+            }
+            Ok(None) => {
+                self.forget(&[key]).await;
+                Err(DropError::Refused(
+                    "the drop became a job while the file was stored; upload it again".into(),
+                ))
+            }
+            Err(error) => {
+                self.forget(&[key]).await;
+                Err(error.into())
+            }
+        }
     }
 
-    /// Deletes what held files had stored (replaced or removed before their job).
-    async fn forget(&self, files: &[Held]) {
-        for file in files {
-            if let Some(key) = file.kind.key()
-                && let Err(error) = self.ingest.storage.delete(key).await
-            {
+    /// Records a stored file in the drop `job_id`, replacing any held file of the same name.
+    /// `None`: the drop is being made a job (the file is not in it).
+    #[allow(clippy::too_many_arguments)]
+    async fn hold(
+        &self,
+        user: &str,
+        job_id: &JobId,
+        key: &str,
+        folder: Folder,
+        name: &str,
+        size: u64,
+        kind: HeldKind,
+    ) -> Result<Option<Vec<String>>, DbErr> {
+        let txn = begin_write(&self.ingest.db).await?;
+        lock_key(&txn, "sftp-drop", user).await?;
+        let now = Utc::now();
+        let touched = sftp_drop::Entity::update_many()
+            .col_expr(sftp_drop::Column::LastFileAt, Expr::value(now))
+            .filter(sftp_drop::Column::JobId.eq(job_id.as_str()))
+            .filter(sftp_drop::Column::SealingBy.is_null())
+            .exec(&txn)
+            .await?;
+        if touched.rows_affected == 0 {
+            return Ok(None);
+        }
+        let replaced = take_named(&txn, job_id, folder, name).await?;
+        sftp_drop_file::ActiveModel {
+            key: Set(key.to_owned()),
+            job_id: Set(job_id.to_string()),
+            folder: Set(folder_text(folder).to_owned()),
+            name: Set(name.to_owned()),
+            size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+            kind: Set(kind.as_str().to_owned()),
+            added_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Some(replaced))
+    }
+
+    /// Deletes stored objects of held files (replaced or removed before their job).
+    pub(super) async fn forget(&self, keys: &[String]) {
+        for key in keys {
+            if let Err(error) = self.ingest.storage.delete(key).await {
                 tracing::warn!(%error, key, "removing a replaced SFTP file");
             }
         }
     }
 
-    /// The files held in `user`'s open drop in `folder`: `(name, size)`.
-    pub fn listing(&self, user: &str, folder: Folder) -> Vec<(String, u64)> {
-        let state = self.state();
-        state
-            .batches
-            .get(user)
-            .map(|b| {
-                b.files
-                    .iter()
-                    .filter(|f| f.folder == folder)
-                    .map(|f| (f.name.clone(), f.size))
-                    .collect()
+    /// The files held in `user`'s open drop in `folder`.
+    pub async fn listing(&self, user: &str, folder: Folder) -> Result<Vec<Listed>, DropError> {
+        let Some(open) = find_open(&self.ingest.db, user).await? else {
+            return Ok(Vec::new());
+        };
+        let files = sftp_drop_file::Entity::find()
+            .filter(sftp_drop_file::Column::JobId.eq(open.job_id))
+            .filter(sftp_drop_file::Column::Folder.eq(folder_text(folder)))
+            .order_by_asc(sftp_drop_file::Column::AddedAt)
+            .all(&self.ingest.db)
+            .await?;
+        Ok(files
+            .into_iter()
+            .map(|f| Listed {
+                name: f.name,
+                size: u64::try_from(f.size).unwrap_or(0),
             })
-            .unwrap_or_default()
+            .collect())
     }
 
     /// The size of a held file, if `name` is one.
-    pub fn size_of(&self, user: &str, folder: Folder, name: &str) -> Option<u64> {
-        let state = self.state();
-        state
-            .batches
-            .get(user)?
-            .files
-            .iter()
-            .rev()
-            .find(|f| f.folder == folder && f.name == name)
-            .map(|f| f.size)
+    pub async fn size_of(
+        &self,
+        user: &str,
+        folder: Folder,
+        name: &str,
+    ) -> Result<Option<u64>, DropError> {
+        let Some(open) = find_open(&self.ingest.db, user).await? else {
+            return Ok(None);
+        };
+        let file = sftp_drop_file::Entity::find()
+            .filter(sftp_drop_file::Column::JobId.eq(open.job_id))
+            .filter(sftp_drop_file::Column::Folder.eq(folder_text(folder)))
+            .filter(sftp_drop_file::Column::Name.eq(name))
+            .one(&self.ingest.db)
+            .await?;
+        Ok(file.map(|f| u64::try_from(f.size).unwrap_or(0)))
     }
 
     /// Removes a held file before its job is made. `false`: no such file.
-    pub async fn remove(&self, user: &str, folder: Folder, name: &str) -> bool {
-        let removed = {
-            let mut state = self.state();
-            match state.batches.get_mut(user) {
-                Some(batch) => take_named(batch, folder, name),
-                None => Vec::new(),
-            }
+    pub async fn remove(&self, user: &str, folder: Folder, name: &str) -> Result<bool, DropError> {
+        let txn = begin_write(&self.ingest.db).await?;
+        lock_key(&txn, "sftp-drop", user).await?;
+        let Some(open) = find_open(&txn, user).await? else {
+            return Ok(false);
         };
-        let found = !removed.is_empty();
+        let removed = take_named(&txn, &JobId::from(open.job_id), folder, name).await?;
+        txn.commit().await?;
         self.forget(&removed).await;
-        found
+        Ok(!removed.is_empty())
     }
 
     /// Renames a held file (a temporary name to its final one): it counts under the new name,
@@ -303,192 +359,96 @@ impl Drops {
         from: &str,
         to: &str,
     ) -> Result<bool, DropError> {
-        let (replaced, roster) = {
-            let mut state = self.state();
-            let Some(batch) = state.batches.get_mut(user) else {
-                return Ok(false);
-            };
-            let Some(at) = batch
-                .files
-                .iter()
-                .rposition(|f| f.folder == folder && f.name == from)
-            else {
-                return Ok(false);
-            };
-            batch.last = Instant::now();
-            let mut moved = batch.files.remove(at);
-            let replaced = take_named(batch, folder, to);
-            moved.name = to.to_owned();
-            // A roster CSV with its final name goes to roster now; anything else waits.
-            if matches!(moved.kind, HeldKind::Roster { .. }) && !is_temporary(to) {
-                (replaced, Some((batch.district.clone(), moved)))
-            } else {
-                batch.files.push(moved);
-                (replaced, None)
-            }
+        let txn = begin_write(&self.ingest.db).await?;
+        lock_key(&txn, "sftp-drop", user).await?;
+        let Some(open) = find_open(&txn, user).await? else {
+            return Ok(false);
         };
+        let job_id = JobId::from(open.job_id.clone());
+        let Some(moved) = sftp_drop_file::Entity::find()
+            .filter(sftp_drop_file::Column::JobId.eq(open.job_id.as_str()))
+            .filter(sftp_drop_file::Column::Folder.eq(folder_text(folder)))
+            .filter(sftp_drop_file::Column::Name.eq(from))
+            .order_by_desc(sftp_drop_file::Column::AddedAt)
+            .one(&txn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let replaced = take_named(&txn, &job_id, folder, to).await?;
+        let now = Utc::now();
+        sftp_drop::Entity::update_many()
+            .col_expr(sftp_drop::Column::LastFileAt, Expr::value(now))
+            .filter(sftp_drop::Column::JobId.eq(open.job_id.as_str()))
+            .exec(&txn)
+            .await?;
+        // A roster CSV with its final name goes to roster now; anything else waits.
+        let to_roster = HeldKind::parse(&moved.kind) == Some(HeldKind::Roster) && !is_temporary(to);
+        if to_roster {
+            sftp_drop_file::Entity::delete_by_id(moved.key.clone())
+                .exec(&txn)
+                .await?;
+        } else {
+            let mut renamed: sftp_drop_file::ActiveModel = moved.clone().into();
+            renamed.name = Set(to.to_owned());
+            renamed.kind = Set(kind_of(folder, to).as_str().to_owned());
+            renamed.update(&txn).await?;
+        }
+        txn.commit().await?;
         self.forget(&replaced).await;
-        if let Some((district, held)) = roster
-            && let HeldKind::Roster { key } = &held.kind
-        {
-            super::roster::send_stored(&self.ingest, &district, &held.name, key, held.size).await?;
+        if to_roster {
+            let district = DistrictId::parse(&open.district_id)
+                .map_err(|e| DropError::Storage(e.to_string()))?;
+            let size = u64::try_from(moved.size).unwrap_or(0);
+            super::roster::send_stored(&self.ingest, &district, to, &moved.key, size).await?;
         }
         Ok(true)
     }
+}
 
-    /// Seals every drop that is due: no session open and quiet for the quiet period (or open
-    /// too long). With `all`, every drop (ingest is stopping).
-    async fn seal_due(&self, all: bool) {
-        let due: Vec<Batch> = {
-            let mut state = self.state();
-            let State { batches, sessions } = &mut *state;
-            let users: Vec<String> = batches
-                .iter()
-                .filter(|(user, batch)| {
-                    let idle = batch.last.elapsed();
-                    all || idle >= longest_open(self.quiet)
-                        || (idle >= self.quiet && sessions.get(*user).copied().unwrap_or(0) == 0)
-                })
-                .map(|(user, _)| user.clone())
-                .collect();
-            users
-                .iter()
-                .filter_map(|user| batches.remove(user))
-                .collect()
-        };
-        for batch in due {
-            self.seal(batch).await;
-        }
-    }
-
-    /// Makes one job of a drop, as an HTTP upload is made one.
-    async fn seal(&self, batch: Batch) {
-        let Batch {
-            district,
-            job_id,
-            files,
-            ..
-        } = batch;
-        let mut parts = Parts::default();
-        let mut left_out = Vec::new();
-        let mut mappings = Vec::new();
-        for held in files {
-            if is_temporary(&held.name) || held.folder == Folder::Data {
-                left_out.push(held);
-                continue;
-            }
-            match held.kind {
-                HeldKind::Photo { key } => parts.add_file(
-                    held.name,
-                    Source::Object {
-                        key,
-                        size: held.size,
-                    },
-                ),
-                HeldKind::Archive { parts: listed, .. } => parts.absorb(listed),
-                HeldKind::Mapping { bytes } => mappings.push((held.name, bytes)),
-                HeldKind::Roster { .. } => left_out.push(held),
-            }
-        }
-        let mut warnings = Vec::new();
-        if !left_out.is_empty() {
-            let names: Vec<&str> = left_out.iter().map(|h| h.name.as_str()).collect();
-            tracing::info!(%district, job = %job_id, files = ?names, "SFTP files left under temporary names were not imported");
-            warnings.push(format!(
-                "{} file(s) still under a temporary name were left out: {}",
-                names.len(),
-                names.join(", ")
-            ));
-            self.forget(&left_out).await;
-        }
-        // The newest mapping dropped is the one used, as a file of the same name replaces.
-        if let Some(mapping) = mappings.pop() {
-            for (older, _) in &mappings {
-                warnings.push(format!("{older} was not used: {} came after it", mapping.0));
-            }
-            parts.mapping = Some(mapping);
-        }
-        if parts.photo_count() == 0 {
-            tracing::info!(%district, job = %job_id, "an SFTP drop without photos made no job");
-            self.forget_job(&district, &job_id).await;
-            return;
-        }
-        let received = match parts.finish() {
-            Ok(mut received) => {
-                received.warnings.splice(0..0, warnings);
-                received
-            }
-            Err(error) => {
-                tracing::error!(%district, job = %job_id, error = %refusal(error), "an SFTP drop could not be made a job");
-                self.forget_job(&district, &job_id).await;
-                return;
-            }
-        };
-        let options = ImportOptions {
-            mode: ImportMode::Apply,
-            replace: ReplacePolicy::Always,
-        };
-        let files = received.files.len();
-        match crate::api::commit(
-            &self.ingest,
-            district.clone(),
-            job_id.clone(),
-            options,
-            received,
-        )
+/// `user`'s drop still open to files, if any.
+pub(super) async fn find_open<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user: &str,
+) -> Result<Option<sftp_drop::Model>, DbErr> {
+    sftp_drop::Entity::find()
+        .filter(sftp_drop::Column::Username.eq(user))
+        .filter(sftp_drop::Column::SealingBy.is_null())
+        .one(db)
         .await
-        {
-            Ok(_) => tracing::info!(%district, job = %job_id, files, "SFTP drop became a job"),
-            Err(error) => {
-                tracing::error!(%district, job = %job_id, error = %refusal(error), "recording an SFTP drop failed")
-            }
-        }
-    }
-
-    async fn forget_job(&self, district: &DistrictId, job_id: &JobId) {
-        let prefix = keys::upload_prefix(district, job_id);
-        if let Err(error) = self
-            .ingest
-            .storage
-            .delete_prefix(prefix.trim_end_matches('/'))
-            .await
-        {
-            tracing::warn!(%error, job = %job_id, "removing an SFTP drop's objects");
-        }
-    }
-
-    /// Seals drops as they fall due, and every drop at shutdown.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let tick = (self.quiet / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => {
-                    self.seal_due(true).await;
-                    return Ok(());
-                }
-                _ = tokio::time::sleep(tick) => self.seal_due(false).await,
-            }
-        }
-    }
 }
 
-/// Takes every held file named `name` in `folder` out of the drop.
-fn take_named(batch: &mut Batch, folder: Folder, name: &str) -> Vec<Held> {
-    let (taken, kept) = std::mem::take(&mut batch.files)
-        .into_iter()
-        .partition(|f| f.folder == folder && f.name == name);
-    batch.files = kept;
-    taken
+/// Takes every held file named `name` in `folder` out of the drop: their keys.
+async fn take_named(
+    txn: &DatabaseTransaction,
+    job_id: &JobId,
+    folder: Folder,
+    name: &str,
+) -> Result<Vec<String>, DbErr> {
+    let named = sftp_drop_file::Entity::find()
+        .filter(sftp_drop_file::Column::JobId.eq(job_id.as_str()))
+        .filter(sftp_drop_file::Column::Folder.eq(folder_text(folder)))
+        .filter(sftp_drop_file::Column::Name.eq(name))
+        .all(txn)
+        .await?;
+    let keys: Vec<String> = named.into_iter().map(|f| f.key).collect();
+    if !keys.is_empty() {
+        sftp_drop_file::Entity::delete_many()
+            .filter(sftp_drop_file::Column::Key.is_in(keys.clone()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(keys)
 }
 
-fn refusal(error: ApiError) -> String {
+pub(super) fn refusal(error: ApiError) -> String {
     match error {
         ApiError::Internal(error) => format!("{error:#}"),
         other => other.to_string(),
     }
 }
 
-/// One open session of an account; its drop may seal once the last one ends.
+/// One open session of an account; its drop may become a job once the last one ends.
 pub struct SessionGuard {
     drops: Arc<Drops>,
     user: String,
@@ -506,15 +466,12 @@ impl SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        let mut state = self.drops.state();
-        if let Some(count) = state.sessions.get_mut(&self.user) {
+        let mut sessions = self.drops.sessions();
+        if let Some(count) = sessions.get_mut(&self.user) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                state.sessions.remove(&self.user);
-                // The quiet period runs from the end of the last session too.
-                if let Some(batch) = state.batches.get_mut(&self.user) {
-                    batch.last = Instant::now();
-                }
+                // The quiet period runs from the last time a session was seen open.
+                sessions.remove(&self.user);
             }
         }
     }

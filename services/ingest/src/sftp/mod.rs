@@ -4,7 +4,8 @@
 //! - `server`: the listener and the SSH settings;
 //! - `session`: one connection, its login and its SFTP requests;
 //! - `paths`: the folders an account sees, and nothing outside them;
-//! - `drops`: files grouped into jobs;
+//! - `drops`: files held until they become a job, kept in the database;
+//! - `seal`: drops made jobs;
 //! - `roster`: roster CSVs handed to roster;
 //! - `accounts`, `accounts_api`: the accounts and their routes;
 //! - `host_key`, `limiter`: the kept host key, and failed logins.
@@ -16,6 +17,7 @@ pub mod host_key;
 pub mod limiter;
 pub mod paths;
 mod roster;
+mod seal;
 mod server;
 mod session;
 

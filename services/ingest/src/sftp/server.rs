@@ -66,7 +66,7 @@ impl Server {
         })
     }
 
-    /// Serves connections until `shutdown`; drops still open then become jobs.
+    /// Serves connections until `shutdown`; drops still open then wait in the database.
     pub async fn serve(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let sealer = tokio::spawn(self.shared.drops.clone().run(shutdown.clone()));
         loop {

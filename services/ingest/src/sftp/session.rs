@@ -223,20 +223,23 @@ impl SftpSession {
     }
 
     /// What a path names, with the attributes it has.
-    fn attrs_of(&self, place: &Place) -> Option<FileAttributes> {
-        match place {
+    async fn attrs_of(&self, place: &Place) -> Result<Option<FileAttributes>, StatusReply> {
+        Ok(match place {
             Place::Root | Place::Incoming | Place::Folder(_) => Some(dir_attrs()),
             Place::File(folder, name) => self
                 .guard
                 .drops()
                 .size_of(self.user(), *folder, name)
+                .await
+                .map_err(drop_failure)?
                 .map(file_attrs),
             Place::Nowhere => None,
-        }
+        })
     }
 
-    fn stat_path(&self, path: &str) -> Result<FileAttributes, StatusReply> {
+    async fn stat_path(&self, path: &str) -> Result<FileAttributes, StatusReply> {
         self.attrs_of(&resolve(path).place)
+            .await?
             .ok_or_else(|| failure(StatusCode::NoSuchFile, "no such file"))
     }
 
@@ -428,11 +431,14 @@ impl russh_sftp::server::Handler for SftpSession {
         let mut files = vec![File::new(".", dir_attrs()), File::new("..", dir_attrs())];
         match (folder, place) {
             (Some(folder), _) => {
+                let folder = *folder;
                 files.extend(
                     drops
-                        .listing(&user, *folder)
+                        .listing(&user, folder)
+                        .await
+                        .map_err(drop_failure)?
                         .into_iter()
-                        .map(|(name, size)| File::new(name, file_attrs(size))),
+                        .map(|f| File::new(f.name, file_attrs(f.size))),
                 );
             }
             (None, Place::Root) => {
@@ -460,7 +466,7 @@ impl russh_sftp::server::Handler for SftpSession {
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
         Ok(Attrs {
             id,
-            attrs: self.stat_path(&path)?,
+            attrs: self.stat_path(&path).await?,
         })
     }
 
@@ -484,7 +490,7 @@ impl russh_sftp::server::Handler for SftpSession {
         _attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         // Times and modes (`put -p`, WinSCP's "preserve timestamp") mean nothing here: accepted.
-        self.stat_path(&path)?;
+        self.stat_path(&path).await?;
         Ok(status(id))
     }
 
@@ -529,7 +535,13 @@ impl russh_sftp::server::Handler for SftpSession {
         let Place::File(folder, name) = resolve(&filename).place else {
             return Err(failure(StatusCode::NoSuchFile, "no such file"));
         };
-        if self.guard.drops().remove(self.user(), folder, &name).await {
+        if self
+            .guard
+            .drops()
+            .remove(self.user(), folder, &name)
+            .await
+            .map_err(drop_failure)?
+        {
             Ok(status(id))
         } else {
             Err(failure(
@@ -584,6 +596,17 @@ impl russh_sftp::server::Handler for SftpSession {
         _targetpath: String,
     ) -> Result<Status, Self::Error> {
         Err(failure(StatusCode::PermissionDenied, "no links here"))
+    }
+}
+
+/// A drop that could not be read or changed (the database failed): the client may try again.
+fn drop_failure(error: DropError) -> StatusReply {
+    match error {
+        DropError::Refused(reason) => failure(StatusCode::Failure, reason),
+        DropError::Storage(reason) => {
+            tracing::error!(%reason, "an SFTP drop could not be read or changed");
+            failure(StatusCode::Failure, format!("try again: {reason}"))
+        }
     }
 }
 
