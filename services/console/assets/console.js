@@ -6,7 +6,7 @@
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
   };
-  const megabytes = (n) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + " MB";
+  const megabytes = (n) => (n < 1e6 ? Math.ceil(n / 1e3) + " kB" : (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + " MB");
   const duration = (s) => {
     if (!isFinite(s) || s < 0) return "";
     if (s < 60) return Math.ceil(s) + " s";

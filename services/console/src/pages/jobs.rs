@@ -35,7 +35,9 @@ fn advice(outcome: &str, reason: &str) -> &'static str {
         "unmatched" if has("not listed in the mapping CSV") => {
             "Add a row for this file to the mapping CSV (email or id, then the file name) and upload both again."
         }
-        "unmatched" if has("make it unique in the roster") || has("holds the ids of two people") => {
+        "unmatched"
+            if has("make it unique in the roster") || has("holds the ids of two people") =>
+        {
             "Two people fit: open the person it is for and replace their photo with this file, or list it in a mapping CSV."
         }
         "unmatched" if has("no longer active") => {
@@ -381,7 +383,10 @@ pub async fn apply(
     let Some(district) = district_of(&session, &raw) else {
         return not_found(&session);
     };
-    let path = format!("/v1/districts/{district}/jobs/{}/apply", query_value(&job_id));
+    let path = format!(
+        "/v1/districts/{district}/jobs/{}/apply",
+        query_value(&job_id)
+    );
     let request = console
         .api
         .request(reqwest::Method::POST, &session.token, &path);

@@ -79,7 +79,9 @@ pub async fn find(
             .into_response();
         }
         if found.is_empty() {
-            body.push_str(&alert(&format!("No one has {q} as SIS id, student number or email.")));
+            body.push_str(&alert(&format!(
+                "No one has {q} as SIS id, student number or email."
+            )));
         } else {
             body.push_str("<ul>");
             for p in &found {
@@ -95,7 +97,13 @@ pub async fn find(
             body.push_str("</ul>");
         }
     }
-    Html(page("Find a person", Some(&session), Some(&district), &body)).into_response()
+    Html(page(
+        "Find a person",
+        Some(&session),
+        Some(&district),
+        &body,
+    ))
+    .into_response()
 }
 
 /// Why a placeholder is shown, in words.
@@ -104,7 +112,9 @@ fn placeholder_reason(reason: &str) -> &'static str {
         "no-photo" => "No photo yet.",
         "person-inactive" => "No photo is shown: this person has left (inactive).",
         "district-photos-off" => "No photo is shown: photos are off for the whole district.",
-        "school-photos-off" => "No photo is shown: photos are off for one of this person's schools.",
+        "school-photos-off" => {
+            "No photo is shown: photos are off for one of this person's schools."
+        }
         _ => "No photo is shown.",
     }
 }
@@ -115,10 +125,7 @@ async fn page_of(
     district: &str,
     person_id: &str,
 ) -> Response {
-    let base = format!(
-        "/v1/districts/{district}/people/{}",
-        query_value(person_id)
-    );
+    let base = format!("/v1/districts/{district}/people/{}", query_value(person_id));
     let person = match console.api.get_json(&session.token, &base).await {
         Ok(p) => p,
         Err(failure) => return failed(session, district, failure),
@@ -134,11 +141,11 @@ async fn page_of(
     // What the photo route serves now: the photo, or a placeholder and why.
     let shown = console
         .api
-        .send(
-            console
-                .api
-                .request(Method::GET, &session.token, &format!("{base}/photo?size=small")),
-        )
+        .send(console.api.request(
+            Method::GET,
+            &session.token,
+            &format!("{base}/photo?size=small"),
+        ))
         .await;
     let placeholder = match &shown {
         Ok(r) => r
@@ -151,7 +158,11 @@ async fn page_of(
     drop(shown);
     let d = escape(district);
     let p = escape(&query_value(person_id));
-    let name = format!("{} {}", text(&person, "first_name"), text(&person, "last_name"));
+    let name = format!(
+        "{} {}",
+        text(&person, "first_name"),
+        text(&person, "last_name")
+    );
     let photo_id = text(&person, "photo_id");
     let mut body = String::new();
     let _ = write!(
@@ -159,7 +170,11 @@ async fn page_of(
         "<p>{} · {} · school {} · SIS id {} · student number {} · email {}</p>",
         escape(text(&person, "role")),
         escape(text(&person, "status")),
-        escape(&person["school"].as_str().map_or_else(|| person["school"].to_string(), str::to_owned)),
+        escape(
+            &person["school"]
+                .as_str()
+                .map_or_else(|| person["school"].to_string(), str::to_owned)
+        ),
         escape(person["sis_id"].as_str().unwrap_or("–")),
         escape(person["student_number"].as_str().unwrap_or("–")),
         escape(person["email"].as_str().unwrap_or("–")),
@@ -427,7 +442,6 @@ pub async fn restore(
         Err(failure) => failed(&session, &district, failure),
     }
 }
-
 
 fn back_to(district: &str, person: &str) -> Response {
     Redirect::to(&format!(

@@ -18,12 +18,7 @@ use crate::{Console, SignedIn, form_refused};
 
 const ROLES: [&str; 3] = ["viewer", "importer", "admin"];
 
-async fn render(
-    console: &Console,
-    session: &Session,
-    district: &str,
-    before: &str,
-) -> Response {
+async fn render(console: &Console, session: &Session, district: &str, before: &str) -> Response {
     let tokens = match console
         .api
         .get_json(&session.token, &format!("/v1/districts/{district}/tokens"))
@@ -146,9 +141,7 @@ pub async fn create(
             );
             render(&console, &session, &district, &shown).await
         }
-        Err(failure) => {
-            render(&console, &session, &district, &alert(&failure.to_string())).await
-        }
+        Err(failure) => render(&console, &session, &district, &alert(&failure.to_string())).await,
     }
 }
 

@@ -17,7 +17,10 @@ use crate::{Console, SignedIn, call_refused, json_error};
 
 const MODES: [&str; 2] = ["apply", "preview"];
 const REPLACE: [(&str, &str); 3] = [
-    ("always", "everyone matched: a newer upload replaces the current photo"),
+    (
+        "always",
+        "everyone matched: a newer upload replaces the current photo",
+    ),
     (
         "missing_only",
         "only people without a photo (everyone else keeps theirs)",
@@ -38,7 +41,13 @@ pub async fn form(SignedIn(session): SignedIn, Path(raw): Path<String>) -> Respo
         body.push_str(&crate::html::alert(
             "Uploading needs a token with role importer or admin; this token's role is viewer.",
         ));
-        return Html(page("Upload photos", Some(&session), Some(&district), &body)).into_response();
+        return Html(page(
+            "Upload photos",
+            Some(&session),
+            Some(&district),
+            &body,
+        ))
+        .into_response();
     }
     let _ = write!(
         body,
@@ -65,7 +74,13 @@ pub async fn form(SignedIn(session): SignedIn, Path(raw): Path<String>) -> Respo
          <p id=\"upload-status\" role=\"status\" aria-live=\"polite\"></p></form>\
          <noscript><p class=\"alert\">Uploading from the console needs JavaScript.</p></noscript>",
     );
-    Html(page("Upload photos", Some(&session), Some(&district), &body)).into_response()
+    Html(page(
+        "Upload photos",
+        Some(&session),
+        Some(&district),
+        &body,
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,10 @@ const EVENT_TYPES: [&str; 2] = ["job.status", "webhook.disabled"];
 async fn render(console: &Console, session: &Session, district: &str, before: &str) -> Response {
     let hooks = match console
         .api
-        .get_json(&session.token, &format!("/v1/districts/{district}/webhooks"))
+        .get_json(
+            &session.token,
+            &format!("/v1/districts/{district}/webhooks"),
+        )
         .await
     {
         Ok(h) => h,
@@ -187,7 +190,16 @@ pub async fn enable(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
     let suffix = format!("{}/enable", query_value(&id));
-    act(&console, &session, &headers, &raw, &form.csrf, Method::POST, &suffix).await
+    act(
+        &console,
+        &session,
+        &headers,
+        &raw,
+        &form.csrf,
+        Method::POST,
+        &suffix,
+    )
+    .await
 }
 
 pub async fn delete(
@@ -198,5 +210,14 @@ pub async fn delete(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
     let suffix = query_value(&id);
-    act(&console, &session, &headers, &raw, &form.csrf, Method::DELETE, &suffix).await
+    act(
+        &console,
+        &session,
+        &headers,
+        &raw,
+        &form.csrf,
+        Method::DELETE,
+        &suffix,
+    )
+    .await
 }
