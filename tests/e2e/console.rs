@@ -146,7 +146,10 @@ async fn an_admin_signs_in_and_runs_the_district_from_the_console(
         log.contains("9999.jpg") && !log.contains("1001.jpg"),
         "{log}"
     );
-    assert!(log.contains("fix the roster or add a mapping CSV"), "{log}");
+    assert!(
+        log.contains("No one on the roster has this id: add the person to the roster"),
+        "{log}"
+    );
     let (status, searched) = page(
         &app,
         &cookie,

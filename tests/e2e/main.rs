@@ -21,6 +21,7 @@ macro_rules! on_each_backend {
 }
 
 mod access;
+mod browser;
 mod bus_security;
 mod chaos;
 mod clever;

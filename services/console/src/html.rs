@@ -34,23 +34,15 @@ pub fn query_value(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "
-:root{--ink:#1b1f24;--muted:#4a5560;--line:#d0d7de;--accent:#0b5cad;--bad:#a40e26;--ok:#116329;--bg:#fff}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--ink);background:var(--bg)}
-header{display:flex;flex-wrap:wrap;gap:.5rem 1.25rem;align-items:center;padding:.75rem 1rem;border-bottom:1px solid var(--line)}
-header strong{margin-right:auto}nav a{margin-right:1rem}
-main{max-width:72rem;margin:0 auto;padding:1rem}
-a{color:var(--accent)}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0b400;outline-offset:2px}
-table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
-button,.button{font:inherit;padding:.45rem .9rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer;text-decoration:none;display:inline-block}
-button.secondary{background:#fff;color:var(--accent)}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}input,select{font:inherit;padding:.4rem;border:1px solid var(--muted);border-radius:4px;max-width:100%}
-.alert{padding:.75rem 1rem;border-left:4px solid var(--bad);background:#fff5f5;margin:1rem 0}.note{padding:.75rem 1rem;border-left:4px solid var(--accent);background:#f3f8ff;margin:1rem 0}
-.state-finished{color:var(--ok)}.state-finished_with_errors,.state-failed{color:var(--bad)}
-progress{width:100%;height:1rem}.inline{display:inline}
-@media (max-width:40rem){th:nth-child(n+5),td:nth-child(n+5){display:none}}
-";
+/// The console's style sheet and script, served from `/console/assets/` (nothing inline, so the
+/// console's policy allows scripts and styles from itself only).
+pub const STYLE: &str = include_str!("../assets/console.css");
+pub const SCRIPT: &str = include_str!("../assets/console.js");
+
+/// What the console's pages may load: their own style sheet, script, photos and calls, nothing
+/// from anywhere else, and forms only to the console.
+pub const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// A whole page.
 pub fn page(title: &str, session: Option<&Session>, district: Option<&str>, body: &str) -> String {
@@ -59,12 +51,27 @@ pub fn page(title: &str, session: Option<&Session>, district: Option<&str>, body
         let d = escape(d);
         let _ = write!(
             nav,
-            "<nav aria-label=\"Main\"><a href=\"/console/d/{d}\">Home</a><a href=\"/console/d/{d}/jobs\">Jobs</a>\
-             <a href=\"/console/d/{d}/missing\">Missing photos</a><a href=\"/console/d/{d}/schools\">Schools</a></nav>"
+            "<nav aria-label=\"Main\"><a href=\"/console/d/{d}\">Home</a><a href=\"/console/d/{d}/jobs\">Jobs</a>"
         );
+        if session.may("importer") {
+            let _ = write!(nav, "<a href=\"/console/d/{d}/upload\">Upload</a>");
+        }
+        let _ = write!(
+            nav,
+            "<a href=\"/console/d/{d}/missing\">Missing photos</a><a href=\"/console/d/{d}/people\">People</a>\
+             <a href=\"/console/d/{d}/schools\">Schools</a>"
+        );
+        if session.may("admin") {
+            let _ = write!(
+                nav,
+                "<a href=\"/console/d/{d}/tokens\">Tokens</a><a href=\"/console/d/{d}/sftp\">SFTP</a>\
+                 <a href=\"/console/d/{d}/webhooks\">Webhooks</a>"
+            );
+        }
         if session.is_operator() {
             nav.push_str("<a href=\"/console/districts\">Districts</a>");
         }
+        nav.push_str("</nav>");
     }
     let account = match session {
         Some(session) => format!(
@@ -79,10 +86,15 @@ pub fn page(title: &str, session: Option<&Session>, district: Option<&str>, body
         ),
         None => String::new(),
     };
+    let csrf_meta = session
+        .map(|s| format!("<meta name=\"csrf-token\" content=\"{}\">", escape(&s.csrf)))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Pictureday</title><style>{STYLE}</style></head><body>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{csrf_meta}\
+         <title>{} · Pictureday</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\">\
+         <script src=\"/console/assets/console.js\" defer></script></head><body>\
+         <a class=\"visually-hidden\" href=\"#main\">Skip to content</a>\
          <header><strong>Pictureday</strong>{nav}{account}</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
         escape(title),
         escape(title)
@@ -100,4 +112,9 @@ pub fn csrf_field(session: &Session) -> String {
 /// A message for the person, e.g. an error the API gave.
 pub fn alert(message: &str) -> String {
     format!("<p class=\"alert\" role=\"alert\">{}</p>", escape(message))
+}
+
+/// A note for the person (success, or something to know).
+pub fn note(message: &str) -> String {
+    format!("<p class=\"note\" role=\"status\">{}</p>", escape(message))
 }

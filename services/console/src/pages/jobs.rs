@@ -28,17 +28,45 @@ const OUTCOMES: [&str; 8] = [
     "pending",
 ];
 
-/// What to do about a file, by its outcome.
-fn advice(outcome: &str) -> &'static str {
+/// What to do about a file, by its outcome and the reason the log gives.
+fn advice(outcome: &str, reason: &str) -> &'static str {
+    let has = |needle: &str| reason.contains(needle);
     match outcome {
+        "unmatched" if has("not listed in the mapping CSV") => {
+            "Add a row for this file to the mapping CSV (email or id, then the file name) and upload both again."
+        }
+        "unmatched"
+            if has("make it unique in the roster") || has("holds the ids of two people") =>
+        {
+            "Two people fit: open the person it is for and replace their photo with this file, or list it in a mapping CSV."
+        }
+        "unmatched" if has("no longer active") => {
+            "The person has left: reactivate them on the roster first, then upload the file again."
+        }
+        "unmatched" if has("no person") => {
+            "No one on the roster has this id: add the person to the roster (or correct the file name) and upload it again."
+        }
         "unmatched" => {
             "Check the name or id against the roster, fix the roster or add a mapping CSV, and upload the file again."
+        }
+        "rejected" if has("not an image") => {
+            "This file is not a photo: export it again as JPEG or PNG and upload it."
+        }
+        "rejected" if has("a portrait needs at least") => {
+            "The photo is too small: upload the photographer's full-size file."
+        }
+        "rejected" if has("wide for") => "Crop the photo to a portrait (4:5) and upload it again.",
+        "rejected" if has("unsafe path") || has("damaged") => {
+            "The zip is damaged or unsafe: make the zip again and upload it."
         }
         "rejected" => "Replace the file with a readable portrait photo and upload it again.",
         "skipped" => "Kept by the replace policy; upload with replace=always to use it.",
         _ => "",
     }
 }
+
+/// States a job does not leave by itself.
+const FINAL: [&str; 4] = ["finished", "finished_with_errors", "previewed", "failed"];
 
 pub fn table(district: &str, jobs: &[Value]) -> String {
     if jobs.is_empty() {
@@ -147,11 +175,21 @@ pub async fn job(
     let state = escape(job["state"].as_str().unwrap_or_default());
     let d = escape(&district);
     let id = escape(&job_id);
+    let live = if FINAL.contains(&job["state"].as_str().unwrap_or_default()) {
+        String::new()
+    } else {
+        format!(
+            "<div id=\"job-live\" data-job=\"{id}\" data-events=\"/console/d/{d}/events\" \
+             data-status=\"/console/d/{d}/jobs/{id}/status.json\" hidden></div>"
+        )
+    };
     let mut body = format!(
-        "<p>State: <strong class=\"state-{state}\" id=\"state\">{state}</strong> · started {} · ended {}</p>\
-         <label for=\"progress\">{done} of {} files have an outcome</label>\
+        "{live}<p>State: <strong class=\"state-{state}\" id=\"state\" aria-live=\"polite\">{state}</strong> · mode {} · replace {} · started {} · ended {}</p>\
+         <label for=\"progress\" id=\"progress-label\">{done} of {} files have an outcome</label>\
          <progress id=\"progress\" max=\"{}\" value=\"{done}\">{done}</progress>\
          <table><tbody>",
+        escape(job["options"]["mode"].as_str().unwrap_or("apply")),
+        escape(job["options"]["replace"].as_str().unwrap_or("always")),
         escape(job["started_at"].as_str().unwrap_or("–")),
         escape(job["finished_at"].as_str().unwrap_or("–")),
         n("files"),
@@ -160,11 +198,21 @@ pub async fn job(
     for key in ["applied", "skipped", "previewed", "unmatched", "rejected"] {
         let _ = write!(
             body,
-            "<tr><th scope=\"row\">{key}</th><td class=\"num\">{}</td></tr>",
+            "<tr><th scope=\"row\">{key}</th><td class=\"num\" id=\"count-{key}\">{}</td></tr>",
             n(key)
         );
     }
-    body.push_str("</tbody></table><h2>Log</h2>");
+    body.push_str("</tbody></table>");
+    if job["state"] == "previewed" && session.may("importer") {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/console/d/{d}/jobs/{id}/apply\">{}\
+             <p class=\"note\">This is a preview: no one's photo has changed. Read the log, then apply it \
+             exactly as previewed.</p><p><button type=\"submit\" id=\"apply\">Apply this preview</button></p></form>",
+            crate::html::csrf_field(&session)
+        );
+    }
+    body.push_str("<h2>Log</h2>");
     let _ = write!(
         body,
         "<form method=\"get\" action=\"/console/d/{d}/jobs/{id}\">\
@@ -198,14 +246,22 @@ pub async fn job(
     );
     for row in rows.iter().take(SHOWN) {
         let outcome = row["outcome"].as_str().unwrap_or_default();
+        let reason = row["reason"].as_str().unwrap_or("");
+        let file = escape(row["file_name"].as_str().unwrap_or_default());
+        let file = match row["person_id"].as_str() {
+            Some(person) => format!(
+                "<a href=\"/console/d/{d}/people/{}\">{file}</a>",
+                escape(&query_value(person))
+            ),
+            None => file,
+        };
         let _ = write!(
             body,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{file}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             row["seq"].as_u64().unwrap_or(0),
-            escape(row["file_name"].as_str().unwrap_or_default()),
             escape(outcome),
-            escape(row["reason"].as_str().unwrap_or("")),
-            advice(outcome),
+            escape(reason),
+            advice(outcome, reason),
         );
     }
     body.push_str("</tbody></table>");
@@ -263,4 +319,83 @@ pub fn csv_download(response: reqwest::Response, name: &str) -> Response {
         Body::from_stream(response.bytes_stream()),
     )
         .into_response()
+}
+
+/// The job's status as JSON, for the page's script to catch up once when its stream opens.
+pub async fn status(
+    State(console): State<Console>,
+    SignedIn(session): SignedIn,
+    Path((raw, job_id)): Path<(String, String)>,
+) -> Response {
+    let Some(district) = district_of(&session, &raw) else {
+        return crate::json_error(reqwest::StatusCode::NOT_FOUND, "no such job");
+    };
+    let path = format!("/v1/districts/{district}/jobs/{}", query_value(&job_id));
+    match console.api.get_json(&session.token, &path).await {
+        Ok(job) => axum::Json(job).into_response(),
+        Err(failure) => super::failed_json(failure),
+    }
+}
+
+/// The district's job events (Server-Sent Events), passed through from the API with the
+/// session's token as they come, so the page's `EventSource` is told of every change; the
+/// browser's `Last-Event-ID` goes along when it reconnects.
+pub async fn events(
+    State(console): State<Console>,
+    SignedIn(session): SignedIn,
+    headers: axum::http::HeaderMap,
+    Path(raw): Path<String>,
+) -> Response {
+    let Some(district) = district_of(&session, &raw) else {
+        return not_found(&session);
+    };
+    let mut request = console.api.request(
+        reqwest::Method::GET,
+        &session.token,
+        &format!("/v1/districts/{district}/events"),
+    );
+    if let Some(last) = headers.get("last-event-id") {
+        request = request.header("last-event-id", last.as_bytes());
+    }
+    match console.api.send(request).await {
+        Ok(response) => super::pass_through(response, &[header::CONTENT_TYPE]),
+        Err(failure) => super::failed_json(failure),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Applies a preview, then shows the job.
+pub async fn apply(
+    State(console): State<Console>,
+    SignedIn(session): SignedIn,
+    headers: axum::http::HeaderMap,
+    Path((raw, job_id)): Path<(String, String)>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = crate::form_refused(&headers, &session, &form.csrf) {
+        return refused;
+    }
+    let Some(district) = district_of(&session, &raw) else {
+        return not_found(&session);
+    };
+    let path = format!(
+        "/v1/districts/{district}/jobs/{}/apply",
+        query_value(&job_id)
+    );
+    let request = console
+        .api
+        .request(reqwest::Method::POST, &session.token, &path);
+    match console.api.send_json(request).await {
+        Ok(_) => axum::response::Redirect::to(&format!(
+            "/console/d/{district}/jobs/{}",
+            query_value(&job_id)
+        ))
+        .into_response(),
+        Err(failure) => failed(&session, &district, failure),
+    }
 }

@@ -115,9 +115,16 @@ pub async fn list(
     );
     for row in &rows {
         let f = |i: usize| escape(row.get(i).map_or("", String::as_str));
+        // Found by the first id the row has (SIS id, student number, email).
+        let key = [1, 2, 3]
+            .iter()
+            .filter_map(|i| row.get(*i))
+            .find(|v| !v.is_empty())
+            .map_or(String::new(), |v| query_value(v));
         let _ = write!(
             body,
-            "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"/console/d/{d}/people?q={}\">{} {}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&key),
             f(4),
             f(5),
             f(0),

@@ -3,8 +3,13 @@
 pub mod home;
 pub mod jobs;
 pub mod missing;
+pub mod person;
 pub mod schools;
+pub mod sftp;
 pub mod sign_in;
+pub mod tokens;
+pub mod upload;
+pub mod webhooks;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -51,4 +56,36 @@ pub fn failed(session: &Session, district: &str, failure: ApiFailure) -> Respons
         )),
     )
         .into_response()
+}
+
+/// An API failure for a page's script: JSON with the API's status and message (a `401` says to
+/// sign in again).
+pub fn failed_json(failure: ApiFailure) -> Response {
+    let status = failure.status();
+    let message = if status == StatusCode::UNAUTHORIZED {
+        "Your session has ended; sign in again.".to_owned()
+    } else {
+        failure.to_string()
+    };
+    crate::json_error(status, &message)
+}
+
+/// An API response passed through as it streams: its status, the named headers, and its body.
+pub fn pass_through(response: reqwest::Response, keep: &[axum::http::HeaderName]) -> Response {
+    let status = response.status();
+    let mut headers = axum::http::HeaderMap::new();
+    for name in keep {
+        if let Some(value) = response.headers().get(name.as_str())
+            && let Ok(value) = axum::http::HeaderValue::from_bytes(value.as_bytes())
+        {
+            headers.insert(name.clone(), value);
+        }
+    }
+    let body = axum::body::Body::from_stream(response.bytes_stream());
+    (status, headers, body).into_response()
+}
+
+/// A string from a JSON value, or `""`.
+pub fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or_default()
 }
