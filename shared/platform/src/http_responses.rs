@@ -20,11 +20,23 @@ pub const SIGNED_LINKS: &str = "/v1/photo-links/";
 /// (its inline styles and nothing else), which is kept.
 pub const DOCS_PAGE: &str = "/v1/docs";
 
+/// The console's pages (`/console`…): HTML with a policy of their own (their own style sheet,
+/// script, photos and calls), which is kept, and refusals that are pages, kept as pages.
+fn is_console(path: &str) -> bool {
+    path == "/console" || path.starts_with("/console/")
+}
+
 /// Adds the security headers and turns a non-JSON refusal (axum's own rejections: a bad JSON
 /// body, a wrong content type, a bad query string, an unknown route, a wrong method, …) into
 /// `{"error": {"code", "message"}}` with the same status.
 pub async fn harden(response: Response, method: &Method, path: &str) -> Response {
-    let mut response = if is_plain_refusal(&response) {
+    let console_page = is_console(path)
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+    let mut response = if is_plain_refusal(&response) && !console_page {
         to_json_error(response, method, path).await
     } else {
         response
@@ -34,7 +46,8 @@ pub async fn harden(response: Response, method: &Method, path: &str) -> Response
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !(path == DOCS_PAGE && headers.contains_key(header::CONTENT_SECURITY_POLICY)) {
+    let own_policy = path == DOCS_PAGE || is_console(path);
+    if !(own_policy && headers.contains_key(header::CONTENT_SECURITY_POLICY)) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
