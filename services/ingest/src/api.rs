@@ -76,15 +76,34 @@ pub(crate) struct Accepted {
     replace: ReplacePolicy,
 }
 
+impl Accepted {
+    /// The answer for a job already recorded (an import asked for again).
+    pub(crate) fn recorded(
+        district: &pictureday_contract::DistrictId,
+        job: &crate::db::job::Model,
+    ) -> Self {
+        let job_id = JobId::from(job.id.clone());
+        Self {
+            status_url: format!("/v1/districts/{district}/jobs/{job_id}"),
+            log_url: format!("/v1/districts/{district}/jobs/{job_id}/log"),
+            files: usize::try_from(job.files).unwrap_or(0),
+            warnings: serde_json::from_str(&job.warnings).unwrap_or_default(),
+            mode: job.mode,
+            replace: job.replace,
+            job_id,
+        }
+    }
+}
+
 /// `?mode=preview&replace=missing_only`, as text: unknown values are refused by name below.
 #[derive(Deserialize)]
-struct ImportQuery {
+pub(crate) struct ImportQuery {
     mode: Option<String>,
     replace: Option<String>,
 }
 
 impl ImportQuery {
-    fn options(&self) -> Result<ImportOptions, ApiError> {
+    pub(crate) fn options(&self) -> Result<ImportOptions, ApiError> {
         let mode = match self.mode.as_deref() {
             None | Some("apply") => ImportMode::Apply,
             Some("preview") => ImportMode::Preview,

@@ -7,11 +7,13 @@ pub mod archive;
 pub mod db;
 mod jobs;
 pub mod mapping;
+mod object_copy;
 mod one_photo;
 pub mod openapi;
 pub mod pspa;
 mod purge;
 mod requests;
+mod resumable;
 mod retention;
 mod retention_settings;
 pub mod sftp;
@@ -106,6 +108,7 @@ pub async fn component(
             info: sftp_info,
         }))
         .routes(one_photo::router(ingest.clone()))
+        .routes(resumable::router(ingest.clone()))
         .routes(retention_settings::router(ingest))
         .worker("outbox", move || {
             jobs::run_outbox(outbox.clone(), outbox_stop.clone())

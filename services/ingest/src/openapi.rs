@@ -1,4 +1,4 @@
-//! Ingest's part of the OpenAPI document: imports, how long originals are kept, SFTP accounts. The launcher
+//! Ingest's part of the OpenAPI document: imports (and resumable uploads), how long originals are kept, SFTP accounts. The launcher
 //! merges it with the other services' parts (`pictureday::openapi`).
 
 use utoipa::{OpenApi, ToSchema};
@@ -23,6 +23,12 @@ pub struct ImportForm {
 #[openapi(
     paths(
         crate::api::create_import,
+        crate::resumable::create_upload,
+        crate::resumable::list_uploads,
+        crate::resumable::get_upload,
+        crate::resumable::patch_upload,
+        crate::resumable::delete_upload,
+        crate::resumable::import_upload,
         crate::one_photo::put_photo,
         crate::retention_settings::get_retention,
         crate::retention_settings::put_retention,

@@ -24,7 +24,7 @@ use crate::db::job;
 /// Jobs looked at per query.
 const PAGE: u64 = 200;
 
-/// Deletes due originals now and then, until shutdown.
+/// Deletes due originals (and resumable uploads left for a week) now and then, until shutdown.
 pub(crate) async fn run(ingest: Ingest, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
         match purge_due(&ingest).await {
@@ -37,6 +37,16 @@ pub(crate) async fn run(ingest: Ingest, shutdown: CancellationToken) -> anyhow::
                     "deleting due originals failed"
                 )
             }
+        }
+        match crate::resumable::expire(&ingest).await {
+            Ok(0) => {}
+            Ok(uploads) => {
+                tracing::info!(uploads, "removed resumable uploads untouched for a week")
+            }
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "removing old resumable uploads failed"
+            ),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -17,6 +17,17 @@ pub fn upload_dropped(district: &DistrictId, job_id: &str, id: &str) -> String {
     format!("{district}/uploads/{job_id}/dropped/{id}")
 }
 
+/// A piece of a resumable upload, bytes from `start`; `id` keeps two attempts at the same
+/// piece apart.
+pub fn resumable_piece(district: &DistrictId, upload_id: &str, start: u64, id: &str) -> String {
+    format!("{district}/resumable/{upload_id}/{start:020}-{id}")
+}
+
+/// Everything a resumable upload stored before it became a job.
+pub fn resumable_prefix(district: &DistrictId, upload_id: &str) -> String {
+    format!("{district}/resumable/{upload_id}/")
+}
+
 /// Everything one upload stored: the source of any of its files lies under it.
 pub fn upload_prefix(district: &DistrictId, job_id: &str) -> String {
     format!("{district}/uploads/{job_id}/")

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_one_photo::ChosenPerson),
             Box::new(super::migration_sftp::SftpAccounts),
             Box::new(super::migration_sftp_drops::SftpDrops),
+            Box::new(super::migration_resumable::ResumableUploads),
         ]
     }
 }

@@ -1,13 +1,17 @@
 //! Ingest's tables: each accepted upload (`jobs`) and its files (`job_files`), with their own
 //! migration history (`seaql_migrations_ingest`), the SFTP accounts (`sftp_accounts`) and
-//! the files sent over SFTP that are not yet a job (`sftp_drops`, `sftp_drop_files`).
+//! the files sent over SFTP that are not yet a job (`sftp_drops`, `sftp_drop_files`), and
+//! zips uploaded in pieces (`resumable_uploads`, `resumable_upload_pieces`).
 
 pub mod job;
 pub mod job_file;
 mod migration;
 mod migration_one_photo;
+mod migration_resumable;
 mod migration_sftp;
 mod migration_sftp_drops;
+pub mod resumable_upload;
+pub mod resumable_upload_piece;
 pub mod sftp_account;
 pub mod sftp_drop;
 pub mod sftp_drop_file;

@@ -33,9 +33,6 @@ use crate::upload::Parts;
 /// A claim older than this belongs to a replica that stopped while making the job.
 const CLAIM_EXPIRES: Duration = Duration::from_secs(180);
 
-/// Archives are copied back from storage to be read in pieces of this size.
-const COPY_CHUNK: u64 = 8 << 20;
-
 /// A drop becomes a job at least this often even while a session stays open, so a client that
 /// keeps one connection open all day still sees its files become jobs.
 fn longest_open(quiet: Duration) -> Duration {
@@ -314,29 +311,14 @@ impl Drops {
         Ok(Sealed::Job { files })
     }
 
-    /// Copies a stored object to `path` in pieces, so memory stays flat for any size.
+    /// Copies a stored object to `path`, in pieces.
     async fn copy_back(&self, key: &str, size: u64, path: &Path) -> Result<(), SealError> {
-        let mut out = tokio::fs::File::create(path)
+        let spool = |e: std::io::Error| SealError::Outage(format!("spool: {e}"));
+        let mut out = tokio::fs::File::create(path).await.map_err(spool)?;
+        crate::object_copy::append_object(&self.ingest.storage, key, size, &mut out)
             .await
-            .map_err(|e| SealError::Outage(format!("spool: {e}")))?;
-        let mut offset = 0;
-        while offset < size {
-            let len = COPY_CHUNK.min(size - offset);
-            let piece = self.ingest.storage.get_range(key, offset, len).await?;
-            if piece.is_empty() {
-                return Err(SealError::Outage(format!(
-                    "storage returned {offset} of {size} bytes of {key}"
-                )));
-            }
-            out.write_all(&piece)
-                .await
-                .map_err(|e| SealError::Outage(format!("spool: {e}")))?;
-            offset += piece.len() as u64;
-        }
-        out.flush()
-            .await
-            .map_err(|e| SealError::Outage(format!("spool: {e}")))?;
-        Ok(())
+            .map_err(|e| SealError::Outage(e.to_string()))?;
+        out.flush().await.map_err(spool)
     }
 
     /// Ends a claimed drop that makes no job, and removes what it stored.

@@ -79,6 +79,77 @@ impl Client {
         checked(response).await
     }
 
+    /// `GET path` with query parameters (encoded here).
+    pub async fn get_json_with(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Value> {
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(key, value)| format!("{key}={}", percent_encoded(value)))
+            .collect();
+        let url = format!("{}?{}", self.url(path), encoded.join("&"));
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {}", self.url(path)))?;
+        checked(response)
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("reading the answer to GET {path}"))
+    }
+
+    /// `POST path` with a JSON body (or none); the answer's JSON.
+    pub async fn post_json(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let mut request = self.http.post(self.url(path)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {}", self.url(path)))?;
+        checked(response)
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("reading the answer to POST {path}"))
+    }
+
+    /// `PATCH path` with a raw body starting at `offset`; the answer's JSON.
+    pub async fn patch_piece(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+        body: reqwest::Body,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(&self.token)
+            .header("Upload-Offset", offset)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/offset+octet-stream",
+            )
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("PATCH {}", self.url(path)))?;
+        checked(response)
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("reading the answer to PATCH {path}"))
+    }
+
     /// Posts an import form; the accepted job as the server describes it.
     pub async fn import(&self, form: Form, query: &str) -> anyhow::Result<Value> {
         let url = self.url(&format!("/imports{query}"));
@@ -95,7 +166,50 @@ impl Client {
     }
 }
 
-/// The response when it succeeded; else an error with the server's own message.
+/// `value` as a query string carries it: unreserved characters as they are, the rest `%XX`.
+fn percent_encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A request the server refused: its status and its own message.
+#[derive(Debug, thiserror::Error)]
+#[error("{status} from {url}: {message}{hint}")]
+pub struct Refused {
+    pub status: reqwest::StatusCode,
+    pub url: String,
+    pub message: String,
+    hint: &'static str,
+}
+
+impl Refused {
+    /// Whether asking again later may succeed: the server or a dependency is briefly away.
+    pub fn is_passing(&self) -> bool {
+        matches!(self.status.as_u16(), 502..=504)
+    }
+}
+
+/// Whether `error` may pass if the request is made again: the connection failed or the
+/// server said it is briefly unavailable.
+pub fn is_passing(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<Refused>()
+            .is_some_and(Refused::is_passing)
+            || cause
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(|e| e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+    })
+}
+
+/// The response when it succeeded; else a [`Refused`] with the server's own message.
 async fn checked(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
     let status = response.status();
     if status.is_success() {
@@ -118,5 +232,11 @@ async fn checked(response: reqwest::Response) -> anyhow::Result<reqwest::Respons
         404 => " (check --district and the id)",
         _ => "",
     };
-    bail!("{status} from {url}: {message}{hint}")
+    Err(Refused {
+        status,
+        url,
+        message,
+        hint,
+    }
+    .into())
 }

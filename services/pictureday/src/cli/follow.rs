@@ -55,7 +55,7 @@ async fn follow(client: &Client, job_id: &str, display: Display) -> anyhow::Resu
                 job
             }
             // A restart or a moment's outage: the job goes on; ask again for a while.
-            Err(error) if unavailable < 120 && error.to_string().contains("503") => {
+            Err(error) if unavailable < 120 && super::client::is_passing(&error) => {
                 unavailable += 1;
                 tokio::time::sleep(POLL).await;
                 continue;

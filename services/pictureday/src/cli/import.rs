@@ -1,6 +1,7 @@
 //! `pictureday import`: every path becomes a part of one import — a zip as it is, a folder zipped
 //! while it is sent (photos stored, not compressed again: they are JPEGs already), a photo file
-//! as it is — streamed from disk with the upload's progress, then the job is followed.
+//! as it is — streamed from disk with the upload's progress, then the job is followed. A single
+//! zip goes as a resumable upload instead (`resumable`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,15 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
         form = form.part("mapping", streamed_file(mapping, &counter).await?);
     }
     let described = describe(&sources, total);
+    // One zip alone goes in resumable pieces; anything else is one multipart request.
+    let piece_bytes = args.piece_mib.saturating_mul(1 << 20);
+    let resumable_zip = match sources.as_slice() {
+        [Source::Zip(zip)] if args.mapping.is_none() && piece_bytes > 0 => Some(zip.clone()),
+        _ => None,
+    };
+    if resumable_zip.is_some() {
+        sources.clear();
+    }
     for source in sources {
         form = match source {
             Source::Zip(path) => form.part("archive", streamed_file(&path, &counter).await?),
@@ -65,10 +75,15 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     };
 
     eprintln!("Uploading {described} to district {}", client.district);
-    let meter = UploadMeter::start(display, counter, total);
-    let accepted = client.import(form, &query).await;
-    meter.stop();
-    let accepted = accepted?;
+    let accepted = match resumable_zip {
+        Some(zip) => super::resumable::send(&client, &zip, &query, display, piece_bytes).await?,
+        None => {
+            let meter = UploadMeter::start(display, counter, total);
+            let accepted = client.import(form, &query).await;
+            meter.stop();
+            accepted?
+        }
+    };
     let job = accepted["job_id"]
         .as_str()
         .context("the server accepted the upload but named no job")?

@@ -12,6 +12,7 @@ mod follow;
 mod import;
 mod missing;
 mod progress;
+mod resumable;
 mod table;
 
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ pub struct ImportArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// A single zip is sent in resumable pieces of this many MiB (an interrupted upload goes on
+    /// from the last piece stored when the command is run again); 0 sends it in one request.
+    #[arg(long, env = "PICTUREDAY_PIECE_MIB", default_value_t = 64)]
+    pub piece_mib: u64,
     /// A zip, a folder (zipped while it is sent) or photo files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
