@@ -302,9 +302,13 @@ impl TestApp {
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
-            servers.push(tokio::spawn(pictureday::gateway::serve(
+            // The gateway serves the console, as a distributed deployment's does.
+            let console = pictureday_console::Console::new(&url, settings.operator_token()?, None)?;
+            servers.push(tokio::spawn(pictureday::gateway::serve_with_console(
                 listener,
                 upstreams,
+                pictureday_platform::http_limits::HttpLimits::default(),
+                Some(console),
                 shutdown.clone(),
             )));
             url

@@ -199,6 +199,7 @@ PICTUREDAY_LISTEN="127.0.0.1:$base" \
 PICTUREDAY_INGEST_URL="http://127.0.0.1:$((base + 1))" \
 PICTUREDAY_ROSTER_URL="http://127.0.0.1:$((base + 2))" \
 PICTUREDAY_REPORTING_URL="http://127.0.0.1:$((base + 3))" \
+PICTUREDAY_OPERATOR_TOKEN="$(cat "$token_file")" \
   "$bin/pictureday" gateway > "$dir/logs/gateway.log" 2>&1 &
 started gateway $!
 wait_ready gateway "$base"
@@ -210,6 +211,7 @@ done
 cat <<MSG
 Pictureday is running as separate processes ($processors image-processors), data in $dir.
   API          http://127.0.0.1:$base   (the gateway, in front of:)
+  Console      http://127.0.0.1:$base/console   (sign in with the operator token or a district's)
     ingest     http://127.0.0.1:$((base + 1))   (imports)
   SFTP         sftp -P $((base + 22)) <account>@127.0.0.1   (ingest's drop folders)
     roster     http://127.0.0.1:$((base + 2))   (districts, tokens, people, photos, reports, applying previews)

@@ -1,6 +1,6 @@
 //! The gateway in front of separately served ingest, roster and reporting: one address for the
 //! whole API, with each request answered by the service that owns it, bodies streamed through
-//! and authorisation left to the services.
+//! and authorisation left to the services; the console served at the same address.
 
 use pictureday_tests::images::{jpeg, photo};
 use pictureday_tests::{AppLayout, Backend, TestApp, zip_of};
@@ -85,6 +85,38 @@ async fn one_address_serves_the_whole_api(backend: Backend) -> anyhow::Result<()
     assert_eq!(foreign.status(), 404);
     let nowhere = app.get(&token, "/v2/nothing").await?;
     assert_eq!(nowhere.status(), 404);
+
+    // The console is served at the same address, and its pages read the API through it.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let signed_in = browser
+        .post(app.url("/console/sign-in"))
+        .header("origin", app.url(""))
+        .form(&[("token", token.as_str()), ("district", "")])
+        .send()
+        .await?;
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let jobs_page = browser
+        .get(app.url("/console/d/springfield/jobs"))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    assert_eq!(jobs_page.status(), 200);
+    let html = jobs_page.text().await?;
+    assert!(
+        html.contains(job_id.as_str()),
+        "the job is listed through the gateway: {html}"
+    );
 
     let ready = app.http.get(app.url("/readyz")).send().await?;
     assert_eq!(ready.status(), 200);

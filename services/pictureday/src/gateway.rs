@@ -1,7 +1,7 @@
 //! One address for a distributed deployment: the public API is served by three services
-//! (imports, a new photo for one person and retention by ingest; jobs, except applying or
+//! (imports and resumable uploads, a new photo for one person and retention by ingest; jobs, except applying or
 //! undoing one, events and webhooks by reporting; the rest by roster), and the
-//! gateway sends each request to the one that serves it. Bodies stream both ways, so a gigabyte
+//! gateway sends each request to the one that serves it. It serves the console itself. Bodies stream both ways, so a gigabyte
 //! upload or a photo download holds no more than a buffer in memory here. Authorisation stays
 //! with the services.
 
@@ -37,7 +37,8 @@ impl Service {
     fn for_request(method: &Method, path: &str) -> Self {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
-            ["v1", "districts", _, "imports", ..] => Service::Ingest,
+            // Uploads, in one request or in resumable pieces.
+            ["v1", "districts", _, "imports" | "uploads", ..] => Service::Ingest,
             // A new photo for one person is an import of one file; reading or deleting it is
             // roster's.
             ["v1", "districts", _, "people", _, "photo"] if method == Method::PUT => {
@@ -123,6 +124,15 @@ fn check(setting: &'static str, value: &str) -> Result<(), BadUpstream> {
 }
 
 pub fn router(upstreams: Upstreams) -> anyhow::Result<Router> {
+    router_with_console(upstreams, None)
+}
+
+/// The gateway, serving the console itself when given one (it calls the API through the
+/// gateway, as a browser would).
+pub fn router_with_console(
+    upstreams: Upstreams,
+    console: Option<pictureday_console::Console>,
+) -> anyhow::Result<Router> {
     check("PICTUREDAY_INGEST_URL", &upstreams.ingest)?;
     check("PICTUREDAY_ROSTER_URL", &upstreams.roster)?;
     check("PICTUREDAY_REPORTING_URL", &upstreams.reporting)?;
@@ -133,14 +143,18 @@ pub fn router(upstreams: Upstreams) -> anyhow::Result<Router> {
         .pool_idle_timeout(Duration::from_secs(30))
         .build()?;
     let gateway = Gateway { upstreams, http };
-    Ok(Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(forward)
         .with_state(gateway)
         // The API's document and reference page: the gateway holds them whole, as the
         // embedded default does.
-        .merge(crate::openapi::router()))
+        .merge(crate::openapi::router());
+    Ok(match console {
+        Some(console) => router.merge(pictureday_console::router(console)),
+        None => router,
+    })
 }
 
 /// Serves the gateway on `listener` with the default HTTP limits until `shutdown` is
@@ -160,7 +174,24 @@ pub async fn serve_with_limits(
     limits: HttpLimits,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_router(listener, router(upstreams)?, limits, shutdown).await?;
+    serve_with_console(listener, upstreams, limits, None, shutdown).await
+}
+
+/// As [`serve_with_limits`], serving the console too.
+pub async fn serve_with_console(
+    listener: tokio::net::TcpListener,
+    upstreams: Upstreams,
+    limits: HttpLimits,
+    console: Option<pictureday_console::Console>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    serve_router(
+        listener,
+        router_with_console(upstreams, console)?,
+        limits,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
@@ -264,6 +295,11 @@ mod tests {
     fn each_path_goes_to_the_service_that_serves_it() {
         for (path, service) in [
             ("/v1/districts/springfield/imports", Service::Ingest),
+            ("/v1/districts/springfield/uploads", Service::Ingest),
+            (
+                "/v1/districts/springfield/uploads/0123456789abcdef0123456789abcdef/import",
+                Service::Ingest,
+            ),
             ("/v1/districts/springfield/retention", Service::Ingest),
             ("/v1/districts/springfield/jobs/j1/undo", Service::Roster),
             ("/v1/districts/springfield/events", Service::Reporting),

@@ -34,6 +34,15 @@ pub async fn all_components(
     ])
 }
 
+/// Where a server bound at `addr` is reached from the same machine: an address bound on every
+/// interface is reached on loopback. The console calls the API there.
+pub fn local_base(mut addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
 /// The console (`/console`), its sessions sealed under the installation's secrets key, else
 /// the operator token.
 pub fn console_component(connections: &Connections, api_base: &str) -> anyhow::Result<Component> {

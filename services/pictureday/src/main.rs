@@ -57,6 +57,18 @@ struct GatewayArgs {
     #[arg(long, env = "PICTUREDAY_REPORTING_URL")]
     reporting_url: String,
 
+    /// Seals the console's sessions (the key the services share); the console is served
+    /// only with it or the operator token.
+    #[arg(long, env = "PICTUREDAY_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
+
+    #[arg(long, env = "PICTUREDAY_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+
+    /// The address users reach (`https://…` makes the console's cookie Secure).
+    #[arg(long, env = "PICTUREDAY_PUBLIC_URL")]
+    public_url: Option<String>,
+
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -117,11 +129,31 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "gateway serving");
+    // The console's sessions are sealed under the secrets key the services share (else the
+    // operator token); without either the gateway serves the API alone.
+    let console = match args
+        .secrets_key
+        .as_deref()
+        .or(args.operator_token.as_deref())
+    {
+        Some(secret) => Some(pictureday_console::Console::new(
+            &pictureday::local_base(listener.local_addr()?),
+            secret,
+            args.public_url.as_deref(),
+        )?),
+        None => {
+            tracing::info!(
+                "no console: set PICTUREDAY_SECRETS_KEY (or PICTUREDAY_OPERATOR_TOKEN) to serve it"
+            );
+            None
+        }
+    };
+    tracing::info!(listen = %args.listen, console = console.is_some(), "gateway serving");
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let served =
-        pictureday::gateway::serve_with_limits(listener, upstreams, limits, shutdown).await;
+        pictureday::gateway::serve_with_console(listener, upstreams, limits, console, shutdown)
+            .await;
     telemetry::shutdown();
     served
 }
@@ -178,12 +210,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    // The console calls the API here; an address bound on every interface is reached on loopback.
-    let mut api_addr = listener.local_addr()?;
-    if api_addr.ip().is_unspecified() {
-        api_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let api_base = format!("http://{api_addr}");
+    let api_base = pictureday::local_base(listener.local_addr()?);
     let components = pictureday::all_components(&connections, &shutdown, &api_base).await?;
     if let Some(server) = &nats_server {
         let (server, shutdown) = (server.clone(), shutdown.clone());
