@@ -4,7 +4,7 @@
 //! name and renamed counts once, under its final name; wrong passwords and keys are refused; one
 //! district's account neither sees nor writes another's folder, nor escapes with `../`; a roster
 //! CSV in `data/` updates people (sent under a temporary name and renamed, too); a zip with its mapping is imported as an archive; the host key
-//! is the one kept in storage.
+//! is the one kept in storage; storage failing at `close` is an error the client sees.
 
 use std::time::Duration;
 
@@ -40,6 +40,22 @@ async fn jobs(app: &TestApp, token: &str, district: &str) -> anyhow::Result<Vec<
         .collect();
     ids.reverse();
     Ok(ids)
+}
+
+/// The local storage's root under `dir`: where the SFTP host key is kept.
+fn find_storage_root(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        if path.join("sftp").join("host_key").is_file() {
+            return Ok(path);
+        }
+        if path.is_dir()
+            && let Ok(found) = find_storage_root(&path)
+        {
+            return Ok(found);
+        }
+    }
+    anyhow::bail!("no storage root under {}", dir.display())
 }
 
 /// Waits for the person with SIS id `sis_id` to be on district A's roster.
@@ -365,7 +381,37 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         "{job}"
     );
 
-    // 7. A disabled account is refused.
+    // 7. Storage failing when a file is closed is an error the client sees for that file, and
+    // nothing of it is held or becomes a job. (Local storage: a file where the district's
+    // uploads folder must be makes every write under it fail.)
+    if backend == Backend::Embedded {
+        let root = find_storage_root(app.dir.path())?;
+        let uploads = root.join(A).join("uploads");
+        let moved = root.join(A).join("uploads-moved");
+        std::fs::rename(&uploads, &moved)?;
+        std::fs::write(&uploads, b"in the way")?;
+        let (ok, out) = client
+            .run(
+                "springfield-sis",
+                Login::Key(&key),
+                "-put 1002.jpg /incoming/idphotos/1002.jpg\nls -1 /incoming/idphotos\n",
+            )
+            .await?;
+        std::fs::remove_file(&uploads)?;
+        std::fs::rename(&moved, &uploads)?;
+        assert!(ok, "{out}");
+        // OpenSSH shows the status, not the server's message ("not stored, upload it again").
+        assert!(out.contains("close remote: Failure"), "{out}");
+        let listing = out
+            .rsplit("sftp> ls -1 /incoming/idphotos")
+            .next()
+            .unwrap_or_default();
+        assert!(!listing.contains("1002.jpg"), "nothing is held: {out}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs(&app, &token_a, A).await?.len(), 3, "no job of it");
+    }
+
+    // 8. A disabled account is refused.
     let disabled = app
         .http
         .patch(app.url(&format!("/v1/districts/{A}/sftp-accounts/springfield-sis")))
