@@ -7,9 +7,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hkdf::{HKDF_SHA256, Salt};
-use ring::rand::{SecureRandom, SystemRandom};
+use pictureday_platform::sealing::SealingKey;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -70,8 +68,7 @@ pub enum SessionError {
 
 /// The key sessions are sealed with.
 pub struct SessionKey {
-    key: LessSafeKey,
-    rng: SystemRandom,
+    key: SealingKey,
 }
 
 impl fmt::Debug for SessionKey {
@@ -84,53 +81,30 @@ impl SessionKey {
     /// Derived from the installation's secret (the secrets key, else the operator token), so
     /// every replica agrees and a new secret signs everyone out.
     pub fn derive(secret: &str) -> Result<Self, SessionError> {
-        let prk = Salt::new(HKDF_SHA256, SALT).extract(secret.as_bytes());
-        let info = [b"sessions".as_slice()];
-        let okm = prk
-            .expand(&info, &AES_256_GCM)
-            .map_err(|_| SessionError::Seal)?;
         Ok(Self {
-            key: LessSafeKey::new(UnboundKey::from(okm)),
-            rng: SystemRandom::new(),
+            key: SealingKey::derive(secret, SALT, b"sessions").map_err(|_| SessionError::Seal)?,
         })
     }
 
     /// A random value for a new session's CSRF secret.
     pub fn random_hex(&self, bytes: usize) -> Result<String, SessionError> {
-        let mut buf = vec![0u8; bytes];
-        self.rng.fill(&mut buf).map_err(|_| SessionError::Seal)?;
-        Ok(hex::encode(buf))
+        let random = self.key.random(bytes).map_err(|_| SessionError::Seal)?;
+        Ok(hex::encode(random))
     }
 
     pub fn seal(&self, session: &Session) -> Result<String, SessionError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SessionError::Seal)?;
-        let mut sealed = serde_json::to_vec(session).map_err(|_| SessionError::Seal)?;
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
-                &mut sealed,
-            )
-            .map_err(|_| SessionError::Seal)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(hex::encode(out))
+        let plain = serde_json::to_vec(session).map_err(|_| SessionError::Seal)?;
+        let sealed = self.key.seal(AAD, &plain).map_err(|_| SessionError::Seal)?;
+        Ok(hex::encode(sealed))
     }
 
     pub fn open(&self, cookie: &str, now: DateTime<Utc>) -> Result<Session, SessionError> {
         let bytes = hex::decode(cookie).map_err(|_| SessionError::Invalid)?;
-        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
-            return Err(SessionError::Invalid);
-        }
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SessionError::Invalid)?;
-        let mut rest = rest.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(AAD), &mut rest)
+            .open(AAD, &bytes)
             .map_err(|_| SessionError::Invalid)?;
-        let session: Session = serde_json::from_slice(plain).map_err(|_| SessionError::Invalid)?;
+        let session: Session = serde_json::from_slice(&plain).map_err(|_| SessionError::Invalid)?;
         if session.expires_at <= now {
             return Err(SessionError::Expired);
         }

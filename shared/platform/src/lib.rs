@@ -20,6 +20,7 @@ pub mod nats_client;
 pub mod nats_server;
 pub mod openapi;
 pub mod runtime;
+pub mod sealing;
 pub mod stage;
 pub mod storage;
 pub mod telemetry;

@@ -8,20 +8,17 @@
 
 use std::fmt;
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hkdf::{HKDF_SHA256, Salt};
-use ring::rand::{SecureRandom, SystemRandom};
+use pictureday_platform::sealing::{SealingError, SealingKey};
 
 const PREFIX: &str = "v1:";
 const SALT: &[u8] = b"pictureday secrets v1";
-const INFO: &[u8] = b"source tokens";
+const PURPOSE: &[u8] = b"source tokens";
 /// The shortest `PICTUREDAY_SECRETS_KEY` accepted.
 pub const MIN_KEY_CHARS: usize = 32;
 
 /// The key source tokens are sealed with.
 pub struct SecretKey {
-    key: LessSafeKey,
-    rng: SystemRandom,
+    key: SealingKey,
 }
 
 /// Secrets stay out of debug output.
@@ -47,44 +44,36 @@ pub enum SecretError {
     Seal,
 }
 
+impl From<SealingError> for SecretError {
+    fn from(error: SealingError) -> Self {
+        match error {
+            SealingError::Seal => SecretError::Seal,
+            SealingError::Malformed => SecretError::Malformed,
+            SealingError::WrongKey => SecretError::WrongKey,
+        }
+    }
+}
+
 impl SecretKey {
     /// From `PICTUREDAY_SECRETS_KEY` when given, else from the operator token.
     pub fn from_settings(
         secrets_key: Option<&str>,
         operator_token: &str,
     ) -> Result<Self, SecretError> {
-        let ikm = match secrets_key.map(str::trim).filter(|k| !k.is_empty()) {
+        let secret = match secrets_key.map(str::trim).filter(|k| !k.is_empty()) {
             Some(key) if key.chars().count() < MIN_KEY_CHARS => return Err(SecretError::ShortKey),
             Some(key) => key,
             None => operator_token,
         };
-        let prk = Salt::new(HKDF_SHA256, SALT).extract(ikm.as_bytes());
-        let info = [INFO];
-        let okm = prk
-            .expand(&info, &AES_256_GCM)
-            .map_err(|_| SecretError::Seal)?;
         Ok(Self {
-            key: LessSafeKey::new(UnboundKey::from(okm)),
-            rng: SystemRandom::new(),
+            key: SealingKey::derive(secret, SALT, PURPOSE)?,
         })
     }
 
     /// Seals `secret` for `district`.
     pub fn seal(&self, district: &str, secret: &str) -> Result<String, SecretError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SecretError::Seal)?;
-        let mut sealed = secret.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(district.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| SecretError::Seal)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(format!("{PREFIX}{}", hex::encode(out)))
+        let sealed = self.key.seal(district.as_bytes(), secret.as_bytes())?;
+        Ok(format!("{PREFIX}{}", hex::encode(sealed)))
     }
 
     /// Opens what [`seal`](Self::seal) made for `district`.
@@ -92,16 +81,9 @@ impl SecretKey {
         let bytes = sealed
             .strip_prefix(PREFIX)
             .and_then(|h| hex::decode(h).ok())
-            .filter(|b| b.len() >= NONCE_LEN + AES_256_GCM.tag_len())
             .ok_or(SecretError::Malformed)?;
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Malformed)?;
-        let mut rest = rest.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(district.as_bytes()), &mut rest)
-            .map_err(|_| SecretError::WrongKey)?;
-        String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Malformed)
+        let plain = self.key.open(district.as_bytes(), &bytes)?;
+        String::from_utf8(plain).map_err(|_| SecretError::Malformed)
     }
 }
 
