@@ -133,6 +133,14 @@ pub fn router(console: Console) -> Router {
             post(pages::sftp::set_disabled),
         )
         .route(
+            "/console/d/{district}/sftp/{username}/password",
+            post(pages::sftp::set_password),
+        )
+        .route(
+            "/console/d/{district}/sftp/{username}/keys",
+            post(pages::sftp::set_keys),
+        )
+        .route(
             "/console/d/{district}/sftp/{username}/delete",
             post(pages::sftp::delete),
         )
