@@ -373,7 +373,7 @@ async fn a_replaced_photo_shows_at_once_and_a_school_turned_off_shows_the_placeh
         .goto(&app.url("/console/d/springfield/schools"))
         .await?;
     let off = browser
-        .find("button[aria-label='Turn photos off for North Elementary']")
+        .find("button[aria-label='Turn off photos for North Elementary']")
         .await?;
     browser.click(&off).await?;
     browser
@@ -504,7 +504,7 @@ async fn admins_pages_and_what_the_console_refuses() -> anyhow::Result<()> {
         )
         .await?;
     let off = browser
-        .find("button[aria-label='Turn photos off for North Elementary']")
+        .find("button[aria-label='Turn off photos for North Elementary']")
         .await?;
     browser.click(&off).await?;
     browser.wait_for_text("h1", "Refused", PATIENCE).await?;
