@@ -3,7 +3,11 @@
 //! and watching its job end on screen, filtering the log, downloading the missing-photos CSV,
 //! replacing a person's photo and seeing it change, a school turned off showing the
 //! placeholder, tokens and webhooks made from their pages, another district's pages refused,
-//! and forged forms refused. Every page visited is saved as a PNG under
+//! forged forms refused; an SFTP account made, its password changed, its keys replaced and
+//! disabled, each checked with the API and the real `sftp` client; the jobs list following an
+//! import made elsewhere without a reload; the upload page used with the keyboard alone, and
+//! every page checked for labels, headings, table headers and a phone's width (375 px). Every
+//! page visited is saved as a PNG under
 //! `<target>/browser-screenshots/<test>/`.
 
 mod webdriver;
@@ -11,9 +15,12 @@ mod webdriver;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pictureday_tests::{Backend, TestApp, images, zip_of};
+use pictureday_platform::config::SftpArgs;
+use pictureday_tests::{AppLayout, Backend, TestApp, images, zip_of};
 use serde_json::{Value, json};
 use webdriver::Browser;
+
+use crate::sftp_client::{Client, Login};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -373,7 +380,7 @@ async fn a_replaced_photo_shows_at_once_and_a_school_turned_off_shows_the_placeh
         .goto(&app.url("/console/d/springfield/schools"))
         .await?;
     let off = browser
-        .find("button[aria-label='Turn photos off for North Elementary']")
+        .find("button[aria-label='Turn off photos for North Elementary']")
         .await?;
     browser.click(&off).await?;
     browser
@@ -504,7 +511,7 @@ async fn admins_pages_and_what_the_console_refuses() -> anyhow::Result<()> {
         )
         .await?;
     let off = browser
-        .find("button[aria-label='Turn photos off for North Elementary']")
+        .find("button[aria-label='Turn off photos for North Elementary']")
         .await?;
     browser.click(&off).await?;
     browser.wait_for_text("h1", "Refused", PATIENCE).await?;
@@ -551,6 +558,593 @@ async fn admins_pages_and_what_the_console_refuses() -> anyhow::Result<()> {
         .get_json(&token, "/v1/districts/springfield/schools")
         .await?;
     assert_eq!(schools[0]["photos_enabled"], true, "{schools}");
+    browser.quit().await?;
+    app.stop().await
+}
+
+/// The SFTP account `springfield-sis`'s row of the SFTP page: the text of one of its cells.
+async fn account_cell(browser: &Browser, key: &str) -> anyhow::Result<String> {
+    browser
+        .text_of(&format!(
+            "tr[data-account='springfield-sis'] [data-k='{key}']"
+        ))
+        .await
+}
+
+/// Whether the page (its markup, its address and every field's value) holds `secret` anywhere.
+async fn page_holds(browser: &Browser, secret: &str) -> anyhow::Result<bool> {
+    let found = browser
+        .execute(
+            "const s = arguments[0];
+             const fields = Array.from(document.querySelectorAll('input, textarea')).some((f) => f.value.includes(s));
+             return fields || document.documentElement.outerHTML.includes(s) || location.href.includes(s);",
+            json!([secret]),
+        )
+        .await?;
+    Ok(found == true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_makes_rotates_and_disables_an_sftp_account() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(
+        Backend::Embedded,
+        AppLayout {
+            sftp: SftpArgs {
+                sftp_listen: Some("127.0.0.1:0".into()),
+                sftp_quiet_secs: Some(1),
+                sftp_host_key_file: None,
+            },
+            ..AppLayout::default()
+        },
+    )
+    .await?;
+    let token = district(&app).await?;
+    let server = app.get_json(&token, "/v1/sftp").await?;
+    assert_eq!(server["enabled"], true, "{server}");
+    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
+    let mut browser = Browser::start(&screenshots("sftp")).await?;
+    sign_in(&browser, &app, &token).await?;
+    let sftp = browser
+        .find("nav a[href='/console/d/springfield/sftp']")
+        .await?;
+    browser.click(&sftp).await?;
+    assert_eq!(browser.text_of("h1").await?, "SFTP accounts");
+
+    // The host key the page gives is the API's: its fingerprint and a known_hosts line.
+    assert_eq!(
+        browser.text_of("#sftp-fingerprint").await?,
+        server["fingerprint"]
+            .as_str()
+            .unwrap_or("(none from the API)")
+    );
+    let known_hosts_line = browser
+        .execute(
+            "return document.getElementById('sftp-known-hosts').value;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(known_hosts_line, server["known_hosts"], "{server}");
+    assert_eq!(browser.text_of("#sftp-port").await?, port.to_string());
+    assert_eq!(
+        browser.text_of("dl.howto dt:nth-of-type(1)").await?,
+        "FileZilla"
+    );
+    browser.screenshot("sftp-empty").await?;
+
+    // An OpenSSH client that trusts exactly the line the page showed.
+    let dir = app.dir.path().join("sftp-client");
+    tokio::fs::create_dir_all(&dir).await?;
+    let known_hosts = dir.join("known_hosts");
+    tokio::fs::write(
+        &known_hosts,
+        format!("{}\n", known_hosts_line.as_str().unwrap_or_default()),
+    )
+    .await?;
+    let client = Client {
+        dir: dir.clone(),
+        port,
+        known_hosts,
+    };
+
+    // A new account with a password: made, and its password appears nowhere on the page.
+    let first = "first-long-passphrase-1";
+    let username = browser.find("#username").await?;
+    browser.send_keys(&username, "springfield-sis").await?;
+    let password = browser.find("#password").await?;
+    browser.send_keys(&password, first).await?;
+    let create = browser.find("#create-sftp").await?;
+    browser.click(&create).await?;
+    browser
+        .wait_for_text(
+            "main p.note",
+            "Account springfield-sis created. Its password is not shown again.",
+            PATIENCE,
+        )
+        .await?;
+    assert!(!page_holds(&browser, first).await?, "the password is shown");
+    assert_eq!(account_cell(&browser, "password").await?, "yes");
+    assert_eq!(account_cell(&browser, "state").await?, "enabled");
+    let made = app
+        .get_json(
+            &token,
+            "/v1/districts/springfield/sftp-accounts/springfield-sis",
+        )
+        .await?;
+    assert_eq!(made["has_password"], true, "{made}");
+    assert_eq!(made["disabled"], false, "{made}");
+    browser.screenshot("sftp-created").await?;
+    let (ok, said) = client
+        .run("springfield-sis", Login::Password(first), "pwd\n")
+        .await?;
+    assert!(ok, "the first password logs in: {said}");
+
+    // The password changed from the account's own form: the old one no longer logs in.
+    let second = "second-long-passphrase-2";
+    let field = browser
+        .find("form[action='/console/d/springfield/sftp/springfield-sis/password'] input[type=password]")
+        .await?;
+    let label = browser
+        .execute(
+            "return document.querySelector(\"form[action$='/springfield-sis/password'] input[type=password]\").labels[0].textContent;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(
+        label,
+        "New password for springfield-sis (at least 12 characters)"
+    );
+    browser.send_keys(&field, second).await?;
+    let change = browser
+        .find("form[action='/console/d/springfield/sftp/springfield-sis/password'] button")
+        .await?;
+    browser.click(&change).await?;
+    browser
+        .wait_for_text(
+            "main p.note",
+            "The password of springfield-sis was changed. It is not shown again: give it to whoever connects, who must use it from now on.",
+            PATIENCE,
+        )
+        .await?;
+    assert!(
+        !page_holds(&browser, second).await?,
+        "the password is shown"
+    );
+    let rotated = app
+        .get_json(
+            &token,
+            "/v1/districts/springfield/sftp-accounts/springfield-sis",
+        )
+        .await?;
+    assert_ne!(rotated["rotated_at"], made["rotated_at"], "{rotated}");
+    assert_eq!(
+        account_cell(&browser, "rotated").await?,
+        rotated["rotated_at"].as_str().unwrap_or_default()
+    );
+    browser.screenshot("sftp-rotated").await?;
+    let (ok, said) = client
+        .run("springfield-sis", Login::Password(first), "pwd\n")
+        .await?;
+    assert!(!ok, "the old password is refused: {said}");
+    let (ok, said) = client
+        .run("springfield-sis", Login::Password(second), "pwd\n")
+        .await?;
+    assert!(ok, "the new password logs in: {said}");
+
+    // Its keys replaced: the API holds the key pasted, and the password is kept.
+    let key = dir.join("id_sis");
+    let made_key = tokio::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "sis@springfield",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .await?;
+    anyhow::ensure!(made_key.success(), "ssh-keygen failed");
+    let public = tokio::fs::read_to_string(dir.join("id_sis.pub")).await?;
+    let keys = browser
+        .find("form[action='/console/d/springfield/sftp/springfield-sis/keys'] textarea")
+        .await?;
+    browser.send_keys(&keys, public.trim()).await?;
+    let replace = browser
+        .find("form[action='/console/d/springfield/sftp/springfield-sis/keys'] button")
+        .await?;
+    browser.click(&replace).await?;
+    browser
+        .wait_for_text(
+            "main p.note",
+            "The public keys of springfield-sis were replaced.",
+            PATIENCE,
+        )
+        .await?;
+    assert_eq!(account_cell(&browser, "keys").await?, "1");
+    let with_key = app
+        .get_json(
+            &token,
+            "/v1/districts/springfield/sftp-accounts/springfield-sis",
+        )
+        .await?;
+    assert_eq!(with_key["has_password"], true, "{with_key}");
+    assert_eq!(
+        with_key["public_keys"][0]
+            .as_str()
+            .map(|k| k.split_whitespace().take(2).collect::<Vec<_>>()),
+        Some(public.split_whitespace().take(2).collect::<Vec<_>>()),
+        "{with_key}"
+    );
+    let (ok, said) = client
+        .run("springfield-sis", Login::Key(&key), "pwd\n")
+        .await?;
+    assert!(ok, "the key logs in: {said}");
+
+    // Disabled: the page and the API say so, and the password no longer logs in.
+    let disable = browser
+        .find("button[aria-label='Disable springfield-sis']")
+        .await?;
+    browser.click(&disable).await?;
+    browser
+        .wait_for_text(
+            "main p.note",
+            "springfield-sis is disabled: it can no longer log in.",
+            PATIENCE,
+        )
+        .await?;
+    assert_eq!(account_cell(&browser, "state").await?, "disabled");
+    let disabled = app
+        .get_json(
+            &token,
+            "/v1/districts/springfield/sftp-accounts/springfield-sis",
+        )
+        .await?;
+    assert_eq!(disabled["disabled"], true, "{disabled}");
+    browser.screenshot("sftp-disabled").await?;
+    let (ok, said) = client
+        .run("springfield-sis", Login::Password(second), "pwd\n")
+        .await?;
+    assert!(!ok, "a disabled account is refused: {said}");
+    browser.quit().await?;
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_list_shows_an_import_reach_finished_without_a_reload() -> anyhow::Result<()> {
+    let app = TestApp::spawn(Backend::Embedded).await?;
+    let token = district(&app).await?;
+    let mut browser = Browser::start(&screenshots("jobs-live")).await?;
+    sign_in(&browser, &app, &token).await?;
+    let jobs_url = app.url("/console/d/springfield/jobs");
+    browser.goto(&jobs_url).await?;
+    assert_eq!(browser.text_of("h1").await?, "Jobs");
+    assert_eq!(browser.text_of("#no-jobs").await?, "No imports yet.");
+    // A mark on this very page: a reload or a navigation would lose it.
+    browser
+        .execute("window.stillThisPage = 'yes';", json!([]))
+        .await?;
+    browser.screenshot("jobs-empty").await?;
+    // Its event stream is open (and what happened before it was asked for once).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while browser
+        .find_all("#jobs-live[data-connected]")
+        .await?
+        .is_empty()
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the jobs list's event stream did not open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An import made through the API (not the page) while the page is open.
+    let archive = zip_of(&[
+        ("1001.jpg", images::jpeg(images::photo(240, 300, 1))?),
+        ("1002.jpg", images::jpeg(images::photo(240, 300, 2))?),
+    ])?;
+    let job = app.import_archive(&token, "springfield", archive).await?;
+    let row = format!("tr[data-job='{job}']");
+    browser
+        .wait_for_text(&format!("{row} [data-k='state']"), "finished", PATIENCE)
+        .await?;
+    let api_job = app
+        .get_json(&token, &format!("/v1/districts/springfield/jobs/{job}"))
+        .await?;
+    assert_eq!(api_job["state"], "finished", "{api_job}");
+    assert_eq!(
+        browser
+            .execute("return window.stillThisPage;", json!([]))
+            .await?,
+        "yes",
+        "the page was reloaded"
+    );
+    assert_eq!(browser.url().await?, jobs_url);
+    let row_element = browser.find(&row).await?;
+    assert_eq!(
+        browser
+            .attribute(&row_element, "data-pushed")
+            .await?
+            .as_deref(),
+        Some("1"),
+        "the row was filled from the event stream"
+    );
+    let short = job.get(..8).unwrap_or(&job);
+    assert_eq!(browser.text_of(&format!("{row} th a")).await?, short);
+    for (key, expected) in [
+        ("files", "2"),
+        ("applied", "2"),
+        ("unmatched", "0"),
+        ("rejected", "0"),
+    ] {
+        assert_eq!(
+            browser.text_of(&format!("{row} [data-k='{key}']")).await?,
+            expected,
+            "{key}"
+        );
+    }
+    let bar = browser
+        .execute(
+            "const p = document.querySelector(arguments[0] + \" [data-k='progress']\");
+             return [p.value, p.max, p.getAttribute('aria-label')];",
+            json!([row]),
+        )
+        .await?;
+    assert_eq!(
+        bar,
+        json!([2, 2, format!("Job {short}: 2 of 2 files have an outcome")])
+    );
+    assert!(
+        browser
+            .execute(
+                "return document.getElementById('no-jobs').hidden && !document.getElementById('jobs').hidden;",
+                json!([])
+            )
+            .await?
+            == true,
+        "the table is shown in place of 'No imports yet.'"
+    );
+    // Told to a screen reader too.
+    let announced = browser.text_of("#jobs-announce").await?;
+    assert!(
+        [
+            format!("Job {short}: finished."),
+            format!("New job {short}: finished.")
+        ]
+        .contains(&announced),
+        "{announced:?}"
+    );
+    let link = browser.find(&format!("{row} th a")).await?;
+    assert_eq!(
+        browser.attribute(&link, "href").await?.as_deref(),
+        Some(format!("/console/d/springfield/jobs/{job}").as_str())
+    );
+    browser.screenshot("jobs-finished").await?;
+    browser.quit().await?;
+    app.stop().await
+}
+
+/// Everything on the page a person using a screen reader or only a keyboard, or reading on a
+/// phone, needs: problems found, as sentences.
+async fn accessibility_problems(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let found = browser
+        .execute(
+            "const out = [];
+             const visible = (e) => e.type !== 'hidden' && !e.closest('[hidden], template');
+             if (document.documentElement.lang !== 'en') out.push('html has no lang');
+             for (const f of document.querySelectorAll('input, select, textarea')) {
+               if (!visible(f)) continue;
+               const named = (f.labels && Array.from(f.labels).some((l) => l.textContent.trim())) || f.getAttribute('aria-label');
+               if (!named) out.push('unlabelled ' + f.outerHTML.slice(0, 80));
+             }
+             for (const b of document.querySelectorAll('button, a[href]')) {
+               if (visible(b) && !(b.getAttribute('aria-label') || b.textContent.trim())) out.push('nameless ' + b.outerHTML.slice(0, 80));
+             }
+             for (const p of document.querySelectorAll('progress')) {
+               if (!p.closest('template') && !(p.getAttribute('aria-label') || (p.labels && p.labels.length))) out.push('unlabelled progress #' + p.id);
+             }
+             for (const th of document.querySelectorAll('th')) {
+               if (!th.closest('template') && !th.getAttribute('scope')) out.push('th without scope: ' + th.textContent);
+               if (th.closest('thead') && !th.textContent.trim()) out.push('empty column header');
+             }
+             let level = 0;
+             for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+               const n = Number(h.tagName[1]);
+               if (n > level + 1) out.push('heading ' + h.tagName + ' after h' + level + ': ' + h.textContent);
+               level = n;
+             }
+             if (document.querySelectorAll('h1').length !== 1) out.push('not one h1');
+             if (document.documentElement.scrollWidth > window.innerWidth) out.push('wider than the screen: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
+             return out;",
+            json!([]),
+        )
+        .await?;
+    Ok(found
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Tabs forward from where the focus is until `id` has it; what got the focus on the way
+/// (`id` or tag, and accessible name).
+async fn tab_to(browser: &Browser, id: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        browser.press(webdriver::TAB).await?;
+        let focused = browser
+            .execute(
+                "const e = document.activeElement;
+                 const label = e.labels && e.labels.length ? e.labels[0].textContent.trim() : '';
+                 return [e.id || e.tagName.toLowerCase(), e.getAttribute('aria-label') || label || e.textContent.trim()];",
+                json!([]),
+            )
+            .await?;
+        let pair = (
+            focused[0].as_str().unwrap_or_default().to_owned(),
+            focused[1].as_str().unwrap_or_default().to_owned(),
+        );
+        let arrived = pair.0 == id;
+        seen.push(pair);
+        if arrived {
+            return Ok(seen);
+        }
+    }
+    anyhow::bail!("Tab never reached #{id}: {seen:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyboard_alone_uploads_and_every_page_reads_on_a_phone() -> anyhow::Result<()> {
+    let app = TestApp::spawn(Backend::Embedded).await?;
+    let token = district(&app).await?;
+    let archive = zip_of(&[("1001.jpg", images::jpeg(images::photo(240, 300, 1))?)])?;
+    let zip_path = app.dir.path().join("photos.zip");
+    std::fs::write(&zip_path, &archive)?;
+    let mut browser = Browser::start(&screenshots("keyboard")).await?;
+    sign_in(&browser, &app, &token).await?;
+    browser.emulate_width(375, 800).await?;
+    browser
+        .goto(&app.url("/console/d/springfield/upload"))
+        .await?;
+    assert_eq!(
+        browser
+            .execute("return window.innerWidth;", json!([]))
+            .await?,
+        375
+    );
+
+    // The first Tab reaches the skip link, shown while it has the focus.
+    browser.press(webdriver::TAB).await?;
+    let skip = browser
+        .execute(
+            "const e = document.activeElement; const r = e.getBoundingClientRect();
+             return [e.textContent, r.width > 1 && r.height > 1, getComputedStyle(e).outlineStyle];",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(skip, json!(["Skip to content", true, "solid"]));
+
+    // The drop zone is also a real file input with a label: Tab reaches it.
+    let visited = tab_to(&browser, "files").await?;
+    assert_eq!(
+        visited.last().map(|(_, name)| name.as_str()),
+        Some("Files (zip, CSV, images)")
+    );
+    let ring = browser
+        .execute(
+            "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth];",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(ring, json!(["solid", "3px"]), "the focus is visible");
+    browser.screenshot("files-focused").await?;
+    // Choosing the file is the file dialog's work; the page then counts it.
+    let files = browser.find("#files").await?;
+    browser
+        .send_keys(&files, &zip_path.display().to_string())
+        .await?;
+    let kilobytes = archive.len().div_ceil(1000);
+    browser
+        .wait_for_text(
+            "#selection",
+            &format!("1 file, {kilobytes} kB · 1 zip"),
+            PATIENCE,
+        )
+        .await?;
+    let visited = tab_to(&browser, "upload-button").await?;
+    let names: Vec<(&str, &str)> = visited
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("folder", "A folder"),
+            (
+                "preview",
+                "Preview first: change no one's photo; read the log, then apply it"
+            ),
+            ("replace", "Whose photo may it set"),
+            ("upload-button", "Upload"),
+        ]
+    );
+    let labels = browser
+        .execute(
+            "return ['files', 'folder', 'preview', 'replace'].map((id) => document.getElementById(id).labels.length);",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(labels, json!([1, 1, 1, 1]));
+    assert_eq!(
+        browser
+            .execute(
+                "const p = document.getElementById('upload-progress'); return [p.getAttribute('aria-label'), document.getElementById('upload-status').getAttribute('aria-live')];",
+                json!([])
+            )
+            .await?,
+        json!(["Sent", "polite"])
+    );
+    browser.screenshot("upload-focused").await?;
+
+    // Enter on the focused button sends it; the job's page follows the job.
+    browser.press(webdriver::ENTER).await?;
+    browser
+        .wait_for_text("#state", "finished", PATIENCE)
+        .await?;
+    assert_eq!(
+        browser
+            .execute(
+                "return [document.getElementById('state').getAttribute('aria-live'), document.getElementById('progress').labels[0].getAttribute('aria-live')];",
+                json!([])
+            )
+            .await?,
+        json!(["polite", "polite"])
+    );
+    let job_url = browser.url().await?;
+    browser.screenshot("job-phone").await?;
+
+    // Every page, as a phone shows it: labelled, in order, no wider than the screen.
+    let schools = app
+        .get_json(&token, "/v1/districts/springfield/schools")
+        .await?;
+    let person = app
+        .get_json(&token, "/v1/districts/springfield/people?sis_id=S1")
+        .await?;
+    let ada = person["items"][0]["id"].as_str().unwrap_or_default();
+    assert!(!schools.as_array().is_none_or(Vec::is_empty), "{schools}");
+    let pages = [
+        "/console/d/springfield".to_owned(),
+        "/console/d/springfield/jobs".to_owned(),
+        job_url.trim_start_matches(&app.url("")).to_owned(),
+        "/console/d/springfield/upload".to_owned(),
+        "/console/d/springfield/missing".to_owned(),
+        "/console/d/springfield/people?q=1001".to_owned(),
+        format!("/console/d/springfield/people/{ada}"),
+        "/console/d/springfield/schools".to_owned(),
+        "/console/d/springfield/tokens".to_owned(),
+        "/console/d/springfield/sftp".to_owned(),
+        "/console/d/springfield/webhooks".to_owned(),
+    ];
+    let mut problems = Vec::new();
+    for path in &pages {
+        browser.goto(&app.url(path)).await?;
+        for problem in accessibility_problems(&browser).await? {
+            problems.push(format!("{path}: {problem}"));
+        }
+        let name = path
+            .trim_start_matches("/console/d/")
+            .replace(['/', '?', '='], "-");
+        browser.screenshot(&format!("phone-{name}")).await?;
+    }
+    browser.goto(&app.url("/console/sign-in")).await?;
+    for problem in accessibility_problems(&browser).await? {
+        problems.push(format!("sign-in: {problem}"));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
     browser.quit().await?;
     app.stop().await
 }

@@ -188,6 +188,77 @@
     });
   }
 
+  // --- The jobs table kept current (pushed by the server, never polled) ---
+  const jobsLive = document.getElementById("jobs-live");
+  if (jobsLive) {
+    const table = document.getElementById("jobs");
+    const body = table.tBodies[0];
+    const template = document.getElementById("job-row");
+    const empty = document.getElementById("no-jobs");
+    const announce = document.getElementById("jobs-announce");
+    const limit = parseInt(jobsLive.dataset.limit, 10) || 100;
+    const final = ["finished", "finished_with_errors", "previewed", "failed"];
+    const rowOf = (id) => Array.from(body.rows).find((r) => r.dataset.job === id);
+    const fill = (row, status) => {
+      const c = status.counts || {};
+      const files = c.files || 0;
+      const done = (c.applied || 0) + (c.skipped || 0) + (c.previewed || 0) + (c.unmatched || 0) + (c.rejected || 0);
+      const short = status.job_id.slice(0, 8);
+      const cell = (k) => row.querySelector('[data-k="' + k + '"]');
+      const state = cell("state");
+      state.textContent = status.state;
+      state.className = "state-" + status.state;
+      for (const k of ["files", "applied", "unmatched", "rejected"]) cell(k).textContent = c[k] || 0;
+      const bar = cell("progress");
+      bar.max = Math.max(files, 1);
+      bar.value = done;
+      bar.textContent = done + " of " + files;
+      bar.setAttribute("aria-label", "Job " + short + ": " + done + " of " + files + " files have an outcome");
+      cell("started_at").textContent = status.started_at || "–";
+      cell("finished_at").textContent = status.finished_at || "–";
+    };
+    // `pushed`: from the stream, newer than any list asked for before it arrived.
+    const update = (status, pushed) => {
+      if (!status || typeof status.job_id !== "string" || !status.job_id) return;
+      const short = status.job_id.slice(0, 8);
+      let row = rowOf(status.job_id);
+      if (row && !pushed && row.dataset.pushed) return;
+      if (!row) {
+        row = template.content.firstElementChild.cloneNode(true);
+        row.dataset.job = status.job_id;
+        const link = row.querySelector('[data-k="link"]');
+        link.href = link.getAttribute("href") + encodeURIComponent(status.job_id);
+        link.textContent = short;
+        row.classList.add("new");
+        body.insertBefore(row, body.firstChild);
+        while (body.rows.length > limit) body.deleteRow(body.rows.length - 1);
+        table.hidden = false;
+        if (empty) empty.hidden = true;
+        announce.textContent = "New job " + short + ": " + status.state + ".";
+      } else if (row.querySelector('[data-k="state"]').textContent !== status.state && final.includes(status.state)) {
+        announce.textContent = "Job " + short + ": " + status.state + ".";
+      }
+      if (pushed) row.dataset.pushed = "1";
+      fill(row, status);
+    };
+    const source = new EventSource(jobsLive.dataset.events);
+    source.addEventListener("job.status", (e) => {
+      try { update(JSON.parse(e.data), true); } catch (_) { /* a malformed event is ignored */ }
+    });
+    // Whatever happened between this page and the stream's start: asked once, oldest first so
+    // new rows end up newest first.
+    source.addEventListener("open", () => {
+      jobsLive.dataset.connected = "true";
+      fetch(jobsLive.dataset.list, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((list) => {
+          const items = (list && list.items) || [];
+          for (const status of items.slice().reverse()) update(status, false);
+        })
+        .catch(() => {});
+    });
+  }
+
   // --- One person's photo, replaced by dropping (or choosing) a file ---
   const replace = document.getElementById("replace-photo");
   if (replace) {

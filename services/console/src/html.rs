@@ -94,7 +94,7 @@ pub fn page(title: &str, session: Option<&Session>, district: Option<&str>, body
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{csrf_meta}\
          <title>{} · Pictureday</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\">\
          <script src=\"/console/assets/console.js\" defer></script></head><body>\
-         <a class=\"visually-hidden\" href=\"#main\">Skip to content</a>\
+         <a class=\"visually-hidden skip\" href=\"#main\">Skip to content</a>\
          <header><strong>Pictureday</strong>{nav}{account}</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
         escape(title),
         escape(title)

@@ -60,6 +60,10 @@ pub fn router(console: Console) -> Router {
         .route("/console/districts", get(pages::home::districts))
         .route("/console/d/{district}", get(pages::home::home))
         .route("/console/d/{district}/jobs", get(pages::jobs::list))
+        .route(
+            "/console/d/{district}/jobs.json",
+            get(pages::jobs::list_json),
+        )
         .route("/console/d/{district}/jobs/{job}", get(pages::jobs::job))
         .route(
             "/console/d/{district}/jobs/{job}/status.json",
@@ -127,6 +131,14 @@ pub fn router(console: Console) -> Router {
         .route(
             "/console/d/{district}/sftp/{username}/disabled",
             post(pages::sftp::set_disabled),
+        )
+        .route(
+            "/console/d/{district}/sftp/{username}/password",
+            post(pages::sftp::set_password),
+        )
+        .route(
+            "/console/d/{district}/sftp/{username}/keys",
+            post(pages::sftp::set_keys),
         )
         .route(
             "/console/d/{district}/sftp/{username}/delete",

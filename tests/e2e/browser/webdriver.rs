@@ -10,6 +10,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
+/// WebDriver's codes for the Tab and Enter keys.
+pub const TAB: &str = "\u{E004}";
+pub const ENTER: &str = "\u{E007}";
+
 /// The key W3C WebDriver names an element reference by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -245,6 +249,32 @@ impl Browser {
     pub async fn execute_async(&self, script: &str, args: Value) -> anyhow::Result<Value> {
         self.post("/execute/async", json!({"script": script, "args": args}))
             .await
+    }
+
+    /// Presses and releases a key, as a person at the keyboard does, wherever the focus is
+    /// (`key`: a character, or a WebDriver key code such as [`TAB`] or [`ENTER`]).
+    pub async fn press(&self, key: &str) -> anyhow::Result<()> {
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+        )
+        .await?;
+        self.call(reqwest::Method::DELETE, "/actions", None)
+            .await
+            .map(drop)
+    }
+
+    /// Shows pages as a phone of `width` CSS pixels does (Chromium's device emulation, through
+    /// chromedriver's DevTools passthrough), `mobile` so the page's viewport applies.
+    pub async fn emulate_width(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}}),
+        )
+        .await
+        .map(drop)
     }
 
     /// Waits until the element matching `css` has exactly `expected` as its text.

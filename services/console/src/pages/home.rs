@@ -82,6 +82,7 @@ pub async fn home(
     body.push_str(&super::jobs::table(
         &district,
         jobs["items"].as_array().map_or(&[][..], |v| v),
+        Some(5),
     ));
     let _ = write!(body, "<p><a href=\"/console/d/{d}/jobs\">All jobs</a></p>");
     Html(page(

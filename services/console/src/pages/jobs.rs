@@ -14,6 +14,9 @@ use super::{district_of, failed, not_found};
 use crate::html::{escape, page, query_value};
 use crate::{Console, SignedIn};
 
+/// Jobs on the jobs page.
+const LISTED: usize = 100;
+
 /// Rows of a log shown on the page; the CSV has every row.
 const SHOWN: usize = 1000;
 
@@ -68,34 +71,73 @@ fn advice(outcome: &str, reason: &str) -> &'static str {
 /// States a job does not leave by itself.
 const FINAL: [&str; 4] = ["finished", "finished_with_errors", "previewed", "failed"];
 
-pub fn table(district: &str, jobs: &[Value]) -> String {
-    if jobs.is_empty() {
-        return "<p>No imports yet.</p>".into();
-    }
-    let d = escape(district);
-    let mut out = String::from(
-        "<table><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">State</th>\
-         <th scope=\"col\" class=\"num\">Files</th><th scope=\"col\" class=\"num\">Applied</th>\
-         <th scope=\"col\" class=\"num\">Unmatched</th><th scope=\"col\" class=\"num\">Rejected</th>\
-         <th scope=\"col\">Started</th><th scope=\"col\">Ended</th></tr></thead><tbody>",
+/// The columns of a jobs table, by the key a row's cell is found by (`data-k`).
+const COUNTED: [&str; 4] = ["files", "applied", "unmatched", "rejected"];
+
+/// Files with an outcome so far.
+fn done(job: &Value) -> u64 {
+    let n = |k: &str| job["counts"][k].as_u64().unwrap_or(0);
+    n("applied") + n("skipped") + n("previewed") + n("unmatched") + n("rejected")
+}
+
+/// One job's row. The page's script fills a copy of the same row (the `<template>` of
+/// [`table`]) for a job that starts while the page is open.
+fn row(d: &str, job: &Value) -> String {
+    let id = escape(job["job_id"].as_str().unwrap_or_default());
+    let state = escape(job["state"].as_str().unwrap_or_default());
+    let short = id.get(..8).unwrap_or(&id).to_owned();
+    let files = job["counts"]["files"].as_u64().unwrap_or(0);
+    let done = done(job);
+    let mut out = format!(
+        "<tr data-job=\"{id}\"><th scope=\"row\"><a href=\"/console/d/{d}/jobs/{id}\" data-k=\"link\">{short}</a></th>\
+         <td class=\"state-{state}\" data-k=\"state\">{state}</td>"
     );
-    for job in jobs {
-        let id = escape(job["job_id"].as_str().unwrap_or_default());
-        let state = escape(job["state"].as_str().unwrap_or_default());
-        let n = |k: &str| job["counts"][k].as_u64().unwrap_or(0);
+    for key in COUNTED {
         let _ = write!(
             out,
-            "<tr><td><a href=\"/console/d/{d}/jobs/{id}\">{short}</a></td><td class=\"state-{state}\">{state}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            n("files"),
-            n("applied"),
-            n("unmatched"),
-            n("rejected"),
-            escape(job["started_at"].as_str().unwrap_or("–")),
-            escape(job["finished_at"].as_str().unwrap_or("–")),
-            short = id.get(..8).unwrap_or(&id),
+            "<td class=\"num\" data-k=\"{key}\">{}</td>",
+            job["counts"][key].as_u64().unwrap_or(0)
         );
+    }
+    let _ = write!(
+        out,
+        "<td><progress data-k=\"progress\" max=\"{}\" value=\"{done}\" aria-label=\"Job {short}: {done} of {files} files have an outcome\">{done} of {files}</progress></td>\
+         <td data-k=\"started_at\">{}</td><td data-k=\"finished_at\">{}</td></tr>",
+        files.max(1),
+        escape(job["started_at"].as_str().unwrap_or("–")),
+        escape(job["finished_at"].as_str().unwrap_or("–")),
+    );
+    out
+}
+
+/// The jobs table; with `live`, the page's script keeps it current from the district's event
+/// stream (pushed, never polled): rows change as their jobs move, and a job that starts while
+/// the page is open gets a row of its own at the top (at most `limit` rows are kept).
+pub fn table(district: &str, jobs: &[Value], live: Option<usize>) -> String {
+    let d = escape(district);
+    let mut out = String::new();
+    if let Some(limit) = live {
+        let _ = write!(
+            out,
+            "<div id=\"jobs-live\" data-events=\"/console/d/{d}/events\" data-list=\"/console/d/{d}/jobs.json?limit={limit}\" \
+             data-limit=\"{limit}\" hidden></div>\
+             <template id=\"job-row\">{}</template>\
+             <p id=\"jobs-announce\" class=\"visually-hidden\" role=\"status\" aria-live=\"polite\"></p>",
+            row(&d, &serde_json::json!({"job_id": "", "state": "queued"}))
+        );
+    }
+    let _ = write!(
+        out,
+        "<p id=\"no-jobs\"{}>No imports yet.</p>\
+         <table id=\"jobs\"{}><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">State</th>\
+         <th scope=\"col\" class=\"num\">Files</th><th scope=\"col\" class=\"num\">Applied</th>\
+         <th scope=\"col\" class=\"num\">Unmatched</th><th scope=\"col\" class=\"num\">Rejected</th>\
+         <th scope=\"col\">Progress</th><th scope=\"col\">Started</th><th scope=\"col\">Ended</th></tr></thead><tbody>",
+        if jobs.is_empty() { "" } else { " hidden" },
+        if jobs.is_empty() { " hidden" } else { "" },
+    );
+    for job in jobs {
+        out.push_str(&row(&d, job));
     }
     out.push_str("</tbody></table>");
     out
@@ -113,15 +155,43 @@ pub async fn list(
         .api
         .get_json(
             &session.token,
-            &format!("/v1/districts/{district}/jobs?limit=100"),
+            &format!("/v1/districts/{district}/jobs?limit={LISTED}"),
         )
         .await
     {
         Ok(j) => j,
         Err(failure) => return failed(&session, &district, failure),
     };
-    let body = table(&district, jobs["items"].as_array().map_or(&[][..], |v| v));
+    let body = table(
+        &district,
+        jobs["items"].as_array().map_or(&[][..], |v| v),
+        Some(LISTED),
+    );
     Html(page("Jobs", Some(&session), Some(&district), &body)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<usize>,
+}
+
+/// The latest jobs as JSON, for the jobs table's script to catch up once each time its event
+/// stream opens (what happened between the page and the stream).
+pub async fn list_json(
+    State(console): State<Console>,
+    SignedIn(session): SignedIn,
+    Path(raw): Path<String>,
+    Query(limit): Query<Limit>,
+) -> Response {
+    let Some(district) = district_of(&session, &raw) else {
+        return crate::json_error(reqwest::StatusCode::NOT_FOUND, "no such district");
+    };
+    let limit = limit.limit.unwrap_or(LISTED).clamp(1, LISTED);
+    let path = format!("/v1/districts/{district}/jobs?limit={limit}");
+    match console.api.get_json(&session.token, &path).await {
+        Ok(jobs) => axum::Json(jobs).into_response(),
+        Err(failure) => super::failed_json(failure),
+    }
 }
 
 #[derive(Deserialize)]
@@ -185,7 +255,7 @@ pub async fn job(
     };
     let mut body = format!(
         "{live}<p>State: <strong class=\"state-{state}\" id=\"state\" aria-live=\"polite\">{state}</strong> · mode {} · replace {} · started {} · ended {}</p>\
-         <label for=\"progress\" id=\"progress-label\">{done} of {} files have an outcome</label>\
+         <label for=\"progress\" id=\"progress-label\" aria-live=\"polite\">{done} of {} files have an outcome</label>\
          <progress id=\"progress\" max=\"{}\" value=\"{done}\">{done}</progress>\
          <table><tbody>",
         escape(job["options"]["mode"].as_str().unwrap_or("apply")),

@@ -216,7 +216,7 @@ async fn page_of(
     }
     body.push_str(
         "<h2>History</h2><table><thead><tr><th scope=\"col\">Photo</th><th scope=\"col\">File</th>\
-         <th scope=\"col\">Outcome</th><th scope=\"col\">Added</th><th scope=\"col\">Job</th><th scope=\"col\"></th></tr></thead><tbody>",
+         <th scope=\"col\">Outcome</th><th scope=\"col\">Added</th><th scope=\"col\">Job</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
     );
     let history = photos.as_array().map_or(&[][..], |v| v);
     let history = if history.is_empty() {
@@ -233,9 +233,11 @@ async fn page_of(
         } else if session.may("importer") && text(version, "outcome") != "previewed" {
             format!(
                 "<form class=\"inline\" method=\"post\" action=\"/console/d/{d}/people/{p}/photos/{}/restore\">{}\
-                 <button type=\"submit\" class=\"secondary\">Make this the photo</button></form>",
+                 <button type=\"submit\" class=\"secondary\" aria-label=\"Make this the photo: {} of {}\">Make this the photo</button></form>",
                 escape(&query_value(id)),
-                csrf_field(session)
+                csrf_field(session),
+                escape(text(version, "file_name")),
+                escape(text(version, "created_at")),
             )
         } else {
             String::new()

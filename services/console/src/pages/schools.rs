@@ -44,7 +44,7 @@ pub async fn list(
             format!(
                 "<form class=\"inline\" method=\"post\" action=\"/console/d/{d}/schools/{}/photos\">{}\
                  <input type=\"hidden\" name=\"enabled\" value=\"{}\">\
-                 <button type=\"submit\" aria-label=\"Turn photos {} for {name}\">Turn {}</button></form>",
+                 <button type=\"submit\" aria-label=\"Turn {} photos for {name}\">Turn {}</button></form>",
                 escape(id),
                 csrf_field(&session),
                 !on,

@@ -31,7 +31,7 @@ async fn render(console: &Console, session: &Session, district: &str, before: &s
     let mut body = before.to_owned();
     body.push_str(
         "<table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Role</th><th scope=\"col\">Created</th>\
-         <th scope=\"col\">Expires</th><th scope=\"col\"></th></tr></thead><tbody>",
+         <th scope=\"col\">Expires</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
     );
     let list = tokens.as_array().or_else(|| tokens["items"].as_array());
     for t in list.into_iter().flatten() {

@@ -70,7 +70,7 @@ pub async fn form(SignedIn(session): SignedIn, Path(raw): Path<String>) -> Respo
     body.push_str(
         "</select><p><button type=\"submit\" id=\"upload-button\" disabled>Upload</button> \
          <button type=\"button\" class=\"secondary\" id=\"clear\">Clear</button></p>\
-         <label for=\"upload-progress\">Sent</label><progress id=\"upload-progress\" max=\"1\" value=\"0\" hidden></progress>\
+         <progress id=\"upload-progress\" max=\"1\" value=\"0\" aria-label=\"Sent\" aria-describedby=\"upload-status\" hidden></progress>\
          <p id=\"upload-status\" role=\"status\" aria-live=\"polite\"></p></form>\
          <noscript><p class=\"alert\">Uploading from the console needs JavaScript.</p></noscript>",
     );

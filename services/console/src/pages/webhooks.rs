@@ -33,7 +33,7 @@ async fn render(console: &Console, session: &Session, district: &str, before: &s
     let mut body = before.to_owned();
     body.push_str(
         "<table><thead><tr><th scope=\"col\">URL</th><th scope=\"col\">Events</th><th scope=\"col\">State</th>\
-         <th scope=\"col\">Created</th><th scope=\"col\"></th></tr></thead><tbody>",
+         <th scope=\"col\">Created</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
     );
     let list = hooks["items"].as_array().or_else(|| hooks.as_array());
     for h in list.into_iter().flatten() {
