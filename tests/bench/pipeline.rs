@@ -178,6 +178,12 @@ async fn main() -> anyhow::Result<()> {
     let roster_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(loaded["created"] == args.people, "roster: {loaded}");
 
+    // The nats-server the embedded default started: its CPU is the system's cost too.
+    let nats_pid: Option<u32> =
+        std::fs::read_to_string(work.path().join("data/nats/nats-server.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+    let nats_before = nats_pid.and_then(cpu_seconds);
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let file = tokio::fs::File::open(&zip_path).await?;
@@ -220,6 +226,10 @@ async fn main() -> anyhow::Result<()> {
     let cpu_used = cpu_seconds(pid)
         .zip(cpu_before)
         .map(|(after, before)| after - before);
+    let nats_used = nats_pid
+        .and_then(cpu_seconds)
+        .zip(nats_before)
+        .map(|(after, before)| after - before);
     server.kill().await.ok();
 
     anyhow::ensure!(
@@ -255,6 +265,17 @@ async fn main() -> anyhow::Result<()> {
             100.0 * cpu / total_secs / cores as f64,
             1000.0 * cpu / f64::from(args.people)
         );
+        if let Some(nats) = nats_used {
+            println!(
+                "nats-server CPU:        {nats:.1} s, {:.1} ms per photo",
+                1000.0 * nats / f64::from(args.people)
+            );
+            println!(
+                "system CPU (both):      {:.1} ms per photo ({:.0}% of {cores} cores)",
+                1000.0 * (cpu + nats) / f64::from(args.people),
+                100.0 * (cpu + nats) / total_secs / cores as f64
+            );
+        }
         println!(
             "image stage CPU:        {:.1} ms per photo",
             1000.0 / stage_per_core

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 on_each_backend!(
     photos_are_turned_off_per_school_and_per_district,
     a_student_who_leaves_and_returns_keeps_their_photo,
-    photos_of_people_inactive_past_retention_are_purged
+    photos_of_people_inactive_past_retention_are_purged,
+    a_photo_in_flight_for_someone_who_leaves_is_not_placed
 );
 
 const ROSTER: &str = "role,sis_id,student_number,first_name,last_name,school\n\
@@ -405,5 +406,91 @@ async fn photos_of_people_inactive_past_retention_are_purged(
     assert_eq!(versions, json!([]));
     // Ben keeps his.
     assert_eq!(placeholder(&app, &token, &ids["S2"]).await?, None);
+    app.stop().await
+}
+
+const IMAGE_PROCESSOR: &str = env!("CARGO_BIN_EXE_image-processor-under-test");
+
+/// A person who leaves while their photo is being processed does not get it, as a file naming
+/// them after they left is not matched: the file is rejected, saying why and what to do.
+async fn a_photo_in_flight_for_someone_who_leaves_is_not_placed(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(
+        backend,
+        AppLayout {
+            without_image_processor: true,
+            ..AppLayout::default()
+        },
+    )
+    .await?;
+    let token = app.create_district("springfield", "Springfield").await?;
+    app.upload_numbered_roster(&token, "springfield", 3).await?;
+    let job_id = app
+        .import_numbered_photos(&token, "springfield", 3, (320, 400))
+        .await?;
+    let path = format!("/v1/districts/springfield/jobs/{job_id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.get_json(&token, &path).await?["counts"]["matched"] != 3 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the files were not matched"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Matched, not yet processed: student 1 leaves.
+    let (status, body) = app
+        .upload_roster(
+            &token,
+            "springfield",
+            "role,sis_id,student_number,first_name,last_name,status\n\
+             student,S0,0,First0,Last0,active\n\
+             student,S1,1,First1,Last1,inactive\n\
+             student,S2,2,First2,Last2,active\n",
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "roster: {status}: {body}");
+    let mut processor = app
+        .spawn_image_processor(IMAGE_PROCESSOR, "image-processor-1")
+        .await?;
+    let job = app.wait_for_job(&token, "springfield", &job_id).await?;
+    processor.terminate(Duration::from_secs(10)).await?;
+    assert_eq!(job["state"], "finished_with_errors", "{job}");
+    assert_eq!(job["counts"]["applied"], 2, "{job}");
+    assert_eq!(job["counts"]["rejected"], 1, "{job}");
+    let log = app.log(&token, "springfield", &job_id).await?;
+    let row = log
+        .iter()
+        .find(|r| r["file_name"] == "1.jpg")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["outcome"], "rejected", "{row}");
+    let reason = row["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("First1 Last1 (inactive since ")
+            && reason.contains("left the roster while the photo was processed"),
+        "{reason}"
+    );
+    let people = app
+        .get_json(
+            &token,
+            "/v1/districts/springfield/people?sis_id=S1&status=inactive",
+        )
+        .await?;
+    let person = people["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let versions = app
+        .get_json(
+            &token,
+            &format!("/v1/districts/springfield/people/{person}/photos"),
+        )
+        .await?;
+    let count = versions
+        .as_array()
+        .or(versions["items"].as_array())
+        .map_or(usize::MAX, Vec::len);
+    assert_eq!(count, 0, "no photo on someone who left: {versions}");
     app.stop().await
 }

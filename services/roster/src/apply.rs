@@ -128,6 +128,18 @@ async fn apply_one(
     let Some(person) = person else {
         return Ok(Err(placement::PERSON_GONE.into()));
     };
+    // Matched while they were on the roster, they may have left since: as at matching, photos
+    // are not placed on people who left.
+    if person.status == person::PersonStatus::Inactive {
+        let since = person
+            .inactive_since
+            .map(|d| format!(" (inactive since {})", d.format("%Y-%m-%d")))
+            .unwrap_or_default();
+        return Ok(Err(format!(
+            "{}{since} left the roster while the photo was processed; photos are not placed on people who left (reactivate them on the roster and upload it again)",
+            placement::display_name(&person)
+        )));
+    }
     let Ok(seq) = i32::try_from(file.seq) else {
         return Ok(Err(format!("file number {} is out of range", file.seq)));
     };

@@ -67,10 +67,22 @@ async fn purge_due(retention: &InactiveRetention) -> anyhow::Result<u64> {
             });
         let cutoff = now - chrono::Duration::from_std(days)?;
         let district = DistrictId::parse(&row.id)?;
-        purged += purge_district(retention, &district, cutoff).await?;
+        // One district's trouble does not hold up the others.
+        match purge_district(retention, &district, cutoff).await {
+            Ok(n) => purged += n,
+            Err(error) => tracing::warn!(
+                %district,
+                error = format!("{error:#}"),
+                "purging the photos of people who left failed; the next round tries again"
+            ),
+        }
     }
     Ok(purged)
 }
+
+/// A district's round stops after this many people could not be purged: storage or ingest is
+/// likely away, and the next round tries again.
+const FAILURES_PER_ROUND: usize = 3;
 
 async fn purge_district(
     retention: &InactiveRetention,
@@ -111,10 +123,18 @@ async fn purge_district(
         .all(db)
         .await?;
     let mut purged = 0;
+    let mut failures = Vec::new();
     for person_id in unfinished {
-        purge_person(&retention.photos, district, &person_id, BY_RETENTION.into())
-            .await
-            .map_err(|e| anyhow::anyhow!("finishing the purge of {person_id}: {e}"))?;
+        if let Err(error) =
+            purge_person(&retention.photos, district, &person_id, BY_RETENTION.into()).await
+        {
+            // One person's purge that fails does not stop everyone else's.
+            tracing::warn!(%district, person = %person_id, %error, "finishing a purge failed");
+            failures.push(person_id);
+            if failures.len() >= FAILURES_PER_ROUND {
+                anyhow::bail!("{} purges failed: {}", failures.len(), failures.join(", "));
+            }
+        }
     }
     for (person_id, since) in due {
         // Checked again just before: a person reactivated since the query keeps their photos.
@@ -134,9 +154,14 @@ async fn purge_district(
             ),
             None => BY_RETENTION.to_owned(),
         };
-        purge_person(&retention.photos, district, &person_id, by)
-            .await
-            .map_err(|e| anyhow::anyhow!("purging the photos of {person_id}: {e}"))?;
+        if let Err(error) = purge_person(&retention.photos, district, &person_id, by).await {
+            tracing::warn!(%district, person = %person_id, %error, "purging a person's photos failed");
+            failures.push(person_id);
+            if failures.len() >= FAILURES_PER_ROUND {
+                anyhow::bail!("{} purges failed: {}", failures.len(), failures.join(", "));
+            }
+            continue;
+        }
         purged += 1;
     }
     Ok(purged)
