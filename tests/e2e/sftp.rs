@@ -381,6 +381,43 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         "{job}"
     );
 
+    // 6b. Two zips, each with its own mapping, cannot be one import: still one job, every file
+    // rejected saying why.
+    for (name, entry, mapping, seed) in [
+        ("a.zip", "a/IMG_1.JPG", "S1001,IMG_1.JPG\n", 8),
+        ("b.zip", "b/IMG_2.JPG", "S1002,IMG_2.JPG\n", 9),
+    ] {
+        let zip = pictureday_tests::zip_of(&[
+            (entry, jpeg(photo(480, 600, seed))?),
+            ("mapping.csv", mapping.as_bytes().to_vec()),
+        ])?;
+        tokio::fs::write(dir.join(name), zip).await?;
+    }
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Key(&key),
+            "put a.zip /incoming/idphotos/a.zip\nput b.zip /incoming/idphotos/b.zip\n",
+        )
+        .await?;
+    assert!(ok, "{out}");
+    let job = nth_job(&app, &token_a, A, 3).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let log = app.log(&token_a, A, &job_id).await?;
+    assert_eq!(
+        outcomes(&log),
+        vec![
+            ("a/IMG_1.JPG".into(), "rejected".into()),
+            ("b/IMG_2.JPG".into(), "rejected".into()),
+        ],
+        "{job}"
+    );
+    assert!(
+        log.iter()
+            .all(|r| r["reason"].as_str().is_some_and(|m| m.contains("2 mappings"))),
+        "{log:?}"
+    );
+
     // 7. Storage failing when a file is closed is an error the client sees for that file, and
     // nothing of it is held or becomes a job. (Local storage: a file where the district's
     // uploads folder must be makes every write under it fail.)
@@ -408,7 +445,7 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
             .unwrap_or_default();
         assert!(!listing.contains("1002.jpg"), "nothing is held: {out}");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(jobs(&app, &token_a, A).await?.len(), 3, "no job of it");
+        assert_eq!(jobs(&app, &token_a, A).await?.len(), 4, "no job of it");
     }
 
     // 8. A disabled account is refused.

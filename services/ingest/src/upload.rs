@@ -154,7 +154,7 @@ fn part_file_name(field: &Field<'_>, part: usize) -> Result<String, ApiError> {
 
 /// What an upload brought so far, before its mapping or index is applied: the HTTP form's parts
 /// or the files an SFTP drop collected.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Parts {
     files: Vec<(String, Source, Option<String>)>,
     /// Spooled files and the keys they are stored under once the upload is accepted.
@@ -229,6 +229,24 @@ impl Parts {
             )
         }));
         Ok(())
+    }
+
+    /// Every file rejected for `reason`: parts that cannot be one import (a drop whose zips
+    /// hold two mappings) still give every file its outcome, saying why.
+    pub fn reject_all(self, reason: &str) -> Received {
+        Received {
+            files: self
+                .files
+                .into_iter()
+                .map(|(name, source, _)| NewFile {
+                    rejected: Some(reason.to_owned()),
+                    ..NewFile::new(name, source)
+                })
+                .collect(),
+            warnings: vec![reason.to_owned()],
+            pending: self.pending,
+            ..Received::default()
+        }
     }
 
     /// Applies the mapping or the photographer's index to the files.

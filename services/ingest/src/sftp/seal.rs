@@ -266,7 +266,11 @@ impl Drops {
             self.discard(district, job_id, claim).await?;
             return Ok(Sealed::Nothing);
         }
-        let mut received = parts.finish().map_err(|e| SealError::Refused(refusal(e)))?;
+        // Files that cannot be one import are still a job: each rejected, saying why.
+        let mut received = match parts.clone().finish() {
+            Ok(received) => received,
+            Err(error) => parts.reject_all(&refusal(error)),
+        };
         received.warnings.splice(0..0, warnings);
         let new = NewJob {
             id: job_id.clone(),
