@@ -413,8 +413,9 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         "{job}"
     );
     assert!(
-        log.iter()
-            .all(|r| r["reason"].as_str().is_some_and(|m| m.contains("2 mappings"))),
+        log.iter().all(|r| r["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("2 mappings"))),
         "{log:?}"
     );
 
