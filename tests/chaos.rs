@@ -1288,6 +1288,21 @@ async fn serve(
     ServiceProcess::start_on(binary, &["serve"], "pictureday", env, logs, port).await
 }
 
+/// Kills the nats-server a launcher on its data directory started, when a test ends early (a
+/// killed launcher cannot stop it).
+pub struct NatsReaper<'a>(pub &'a Path);
+
+impl Drop for NatsReaper<'_> {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(self.0.join("nats/nats-server.pid")).unwrap_or_default();
+        if let Ok(pid) = pid.trim().parse::<u32>() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// SIGKILL of the launcher and of its nats-server, as when the machine dies.
 pub fn kill_embedded(server: &mut ServiceProcess, data: &Path) -> anyhow::Result<()> {
     let nats_pid = std::fs::read_to_string(data.join("nats/nats-server.pid")).unwrap_or_default();

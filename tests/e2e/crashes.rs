@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pictureday_tests::chaos::kill_embedded;
+use pictureday_tests::chaos::{NatsReaper, kill_embedded};
 use pictureday_tests::{OPERATOR_TOKEN, ServiceProcess, TestClient};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_pictureday-under-test");
@@ -24,21 +24,6 @@ async fn serve(data: &Path, logs: &Path) -> anyhow::Result<ServiceProcess> {
         ("PICTUREDAY_IMAGE_WORKERS".to_owned(), "2".to_owned()),
     ];
     ServiceProcess::start_with_args(SERVER, &["serve"], "pictureday", env, logs).await
-}
-
-/// Kills the nats-server a launcher on `data` started, when a test ends early (a killed
-/// launcher cannot stop it).
-struct NatsReaper<'a>(&'a Path);
-
-impl Drop for NatsReaper<'_> {
-    fn drop(&mut self) {
-        let pid = std::fs::read_to_string(self.0.join("nats/nats-server.pid")).unwrap_or_default();
-        if let Ok(pid) = pid.trim().parse::<u32>() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    }
 }
 
 #[tokio::test]

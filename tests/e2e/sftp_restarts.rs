@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pictureday_tests::chaos::kill_embedded;
+use pictureday_tests::chaos::{NatsReaper, kill_embedded};
 use pictureday_tests::images::{jpeg, photo};
 use pictureday_tests::{OPERATOR_TOKEN, ServiceProcess, TestClient};
 use serde_json::{Value, json};
@@ -40,20 +40,6 @@ async fn serve(data: &Path, logs: &Path, quiet_secs: u32) -> anyhow::Result<Serv
         ),
     ];
     ServiceProcess::start_with_args(SERVER, &["serve"], "pictureday", env, logs).await
-}
-
-/// Kills the nats-server a launcher on `data` started, when a test ends early.
-struct NatsReaper<'a>(&'a Path);
-
-impl Drop for NatsReaper<'_> {
-    fn drop(&mut self) {
-        let pid = std::fs::read_to_string(self.0.join("nats/nats-server.pid")).unwrap_or_default();
-        if let Ok(pid) = pid.trim().parse::<u32>() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    }
 }
 
 /// A `/proc/<pid>/status` figure in kB (`VmRSS`, `VmHWM`).
