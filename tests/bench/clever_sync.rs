@@ -10,7 +10,6 @@
 //!   target/debug/clever-sync-bench [--users 100000] [--schools 50] [--bin target/debug/pictureday-under-test]
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -98,41 +97,7 @@ async fn start(
     bin: &std::path::Path,
     data: &std::path::Path,
 ) -> anyhow::Result<(tokio::process::Child, u32, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let server = tokio::process::Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("PICTUREDAY_OPERATOR_TOKEN", OPERATOR)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = server.id().context("no pid")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        if Instant::now() > deadline {
-            bail!("pictureday did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((server, pid, base))
+    pictureday_tests::bench_server::start_embedded(bin, data, OPERATOR).await
 }
 
 /// Runs `start_run` (which makes a sync happen) and waits for the source's `nth` run to end;

@@ -10,7 +10,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -139,42 +138,7 @@ async fn start(
     bin: &std::path::Path,
     data: &std::path::Path,
 ) -> anyhow::Result<(tokio::process::Child, u32, String)> {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
-    let server = tokio::process::Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("PICTUREDAY_OPERATOR_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = server.id().context("no pid")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        if Instant::now() > deadline {
-            bail!("pictureday did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((server, pid, base))
+    pictureday_tests::bench_server::start_embedded(bin, data, TOKEN).await
 }
 
 /// Posts the zip and waits for its import; returns the import, the seconds from the post to its
