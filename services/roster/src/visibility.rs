@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use pictureday_access::entities::district;
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::db::person::{self, PersonStatus};
@@ -57,19 +58,18 @@ pub async fn withheld(
     if !district_on {
         return Ok(Some(PlaceholderReason::DistrictPhotosOff));
     }
-    let schools: Vec<String> = person_school::Entity::find()
-        .filter(person_school::Column::PersonId.eq(person.id.as_str()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| m.school_id)
-        .collect();
-    if schools.is_empty() {
-        return Ok(None);
-    }
+    // One query for the person's schools that have photos off.
     let off = school::Entity::find()
-        .filter(school::Column::Id.is_in(schools))
         .filter(school::Column::PhotosEnabled.eq(false))
+        .filter(
+            school::Column::Id.in_subquery(
+                Query::select()
+                    .column(person_school::Column::SchoolId)
+                    .from(person_school::Entity)
+                    .and_where(person_school::Column::PersonId.eq(person.id.as_str()))
+                    .to_owned(),
+            ),
+        )
         .count(db)
         .await?;
     Ok((off > 0).then_some(PlaceholderReason::SchoolPhotosOff))
