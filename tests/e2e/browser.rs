@@ -430,7 +430,9 @@ async fn admins_pages_and_what_the_console_refuses() -> anyhow::Result<()> {
     browser.click(&viewer).await?;
     let create = browser.find("#create-token").await?;
     browser.click(&create).await?;
-    let secret = browser.text_of("#new-secret").await?;
+    let secret = browser
+        .wait_for_element_text("#new-secret", Duration::from_secs(20))
+        .await?;
     assert!(secret.starts_with("pd_"), "{secret}");
     let who = app.get_json(&secret, "/v1/whoami").await?;
     assert_eq!(who["role"], "viewer", "{who}");
@@ -453,7 +455,9 @@ async fn admins_pages_and_what_the_console_refuses() -> anyhow::Result<()> {
         .await?;
     let add = browser.find("#create-webhook").await?;
     browser.click(&add).await?;
-    let secret_text = browser.text_of("#new-secret").await?;
+    let secret_text = browser
+        .wait_for_element_text("#new-secret", Duration::from_secs(20))
+        .await?;
     assert!(secret_text.starts_with("whsec_"), "{secret_text}");
     assert_eq!(
         browser.text_of("main table tbody td").await?,

@@ -277,6 +277,26 @@ impl Browser {
         .map(drop)
     }
 
+    /// Waits until an element matches `css` (a form's answer page has loaded): its text.
+    pub async fn wait_for_element_text(
+        &self,
+        css: &str,
+        patience: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if let Ok(element) = self.find(css).await
+                && let Ok(text) = self.text(&element).await
+            {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("no element {css} within {patience:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the element matching `css` has exactly `expected` as its text.
     pub async fn wait_for_text(
         &self,
