@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -111,42 +110,11 @@ async fn main() -> anyhow::Result<()> {
     let zip_bytes = std::fs::metadata(&zip_path)?.len();
 
     // The real embedded default, as a user starts it.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
     let token = "bench-operator-token-0123456789abcdef";
-    let mut server = tokio::process::Command::new(&args.bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(work.path().join("data"))
-        .env("PICTUREDAY_OPERATOR_TOKEN", token)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", args.bin.display()))?;
-    let pid = server.id().context("no pid")?;
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, pid, base) =
+        pictureday_tests::bench_server::start_embedded(&args.bin, &work.path().join("data"), token)
+            .await?;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        if Instant::now() > deadline {
-            bail!("pictureday did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let created = http
         .post(format!("{base}/v1/districts"))
