@@ -4,8 +4,10 @@ use std::io::SeekFrom;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{StorageError, check_key};
 
@@ -150,47 +152,21 @@ impl LocalStore {
 
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let path = self.path(key)?;
-        self.ensure_parent(key, &path).await?;
-        // Write then rename, so a reader never sees half an object.
-        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-        let io = |source| StorageError::Io {
-            key: key.into(),
-            source,
-        };
-        // On disk before it is renamed into place: an event saying the object exists is
-        // published right after, and must not outlive it in a power cut.
-        let written = async {
-            let mut file = tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(PRIVATE_FILE)
-                .open(&tmp)
-                .await?;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
-            tokio::io::AsyncWriteExt::flush(&mut file).await?;
-            file.sync_all().await?;
-            tokio::fs::rename(&tmp, &path).await
-        }
-        .await;
-        if written.is_err() {
-            // A half-written object (a full disk) is not left behind.
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        written.map_err(io)
+        // One blocking task for the whole write: each `tokio::fs` call is a hand-off to a
+        // blocking thread and back, and a write was six of them.
+        blocking(move || write_object(&path, &bytes))
+            .await
+            .map_err(|source| StorageError::Io {
+                key: key.into(),
+                source,
+            })
     }
 
     pub(super) async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
         let path = self.path(key)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(bytes.into()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(StorageError::NotFound { key: key.into() })
-            }
-            Err(source) => Err(StorageError::Io {
-                key: key.into(),
-                source,
-            }),
-        }
+        blocking(move || std::fs::read(&path).map(Bytes::from))
+            .await
+            .map_err(read_error(key))
     }
 
     pub(super) async fn get_range(
@@ -200,24 +176,68 @@ impl LocalStore {
         len: u64,
     ) -> Result<Bytes, StorageError> {
         let path = self.path(key)?;
-        let io = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                StorageError::NotFound { key: key.into() }
-            } else {
-                StorageError::Io {
-                    key: key.into(),
-                    source,
-                }
-            }
-        };
-        let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
-        file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
         let capacity =
             usize::try_from(len).map_err(|_| StorageError::InvalidKey { key: key.into() })?;
-        let mut buf = vec![0u8; capacity];
-        file.read_exact(&mut buf).await.map_err(io)?;
-        Ok(buf.into())
+        blocking(move || {
+            let mut file = std::fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            let mut buf = vec![0u8; capacity];
+            file.read_exact(&mut buf)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+        .map_err(read_error(key))
     }
+}
+
+/// Runs file work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+}
+
+/// A failed read: a missing object is `NotFound`, anything else an I/O failure.
+fn read_error(key: &str) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StorageError::NotFound { key: key.into() }
+        } else {
+            StorageError::Io {
+                key: key.into(),
+                source,
+            }
+        }
+    }
+}
+
+/// Writes an object beside its final name, syncs it and renames it into place, so a reader never
+/// sees half an object: an event saying the object exists is published right after, and must
+/// not outlive it in a power cut. A half-written object (a full disk) is not left behind.
+fn write_object(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR)
+            .create(parent)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
