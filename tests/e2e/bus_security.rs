@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{
-    FileRef, Identifier, MatchedBy, PhotoMatched, PhotoProcessed, PhotoUnmatched, RenditionRef,
-    SCHEMA_VERSION, Source,
+    FileRef, Identifier, MatchedBy, PACKED_RENDITIONS_VERSION, PhotoMatched, PhotoProcessed,
+    PhotoUnmatched, RenditionRef, SCHEMA_VERSION, Source,
 };
 use pictureday_contract::ids::photo_id;
 use pictureday_contract::subjects::Kind;
@@ -217,7 +217,7 @@ async fn forged_events_are_refused_by_what_each_service_owns(
     // South's renditions, claimed as a processed north photo: roster refuses them.
     let south_photo = photo_id(&south_job.as_str().into(), 0);
     let processed = PhotoProcessed {
-        v: SCHEMA_VERSION,
+        v: PACKED_RENDITIONS_VERSION,
         file: forged_file(8),
         person_id: north_child.as_str().into(),
         photo_id: photo_id(&north_job.as_str().into(), 0),
@@ -226,8 +226,9 @@ async fn forged_events_are_refused_by_what_each_service_owns(
             name: "large".into(),
             width: 480,
             height: 600,
-            key: pictureday_contract::keys::rendition(&south, &south_photo, "large"),
+            key: pictureday_contract::keys::renditions(&south, &south_photo),
             bytes: 1000,
+            offset: Some(0),
         }],
         processed_by: "intruder".into(),
         options: Default::default(),

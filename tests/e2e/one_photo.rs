@@ -325,9 +325,9 @@ async fn one_persons_photo_is_added_replaced_removed_restored_and_purged(
     let foreign = restore(grace_photo.as_str().unwrap_or_default()).await?;
     assert_eq!(foreign.status(), 404);
 
-    // Purged: an importer may not; an admin deletes everything of Ada's from storage — three
-    // renditions of each photo and the three files uploaded for her, the PDF too — and nothing
-    // else.
+    // Purged: an importer may not; an admin deletes everything of Ada's from storage — the
+    // three renditions of each photo (one object per photo) and the three files uploaded for
+    // her, the PDF too — and nothing else.
     let importer = token_of(&app, "importer").await?;
     let purge = |token: &str| {
         app.http
@@ -339,9 +339,7 @@ async fn one_persons_photo_is_added_replaced_removed_restored_and_purged(
     let before: BTreeSet<String> = stored_files(&app.storage_root())?.into_iter().collect();
     let expected: BTreeSet<String> = [&first, &second]
         .iter()
-        .flat_map(|photo| {
-            ["small", "medium", "large"].map(|size| format!("{DISTRICT}/photos/{photo}/{size}.jpg"))
-        })
+        .map(|photo| format!("{DISTRICT}/photos/{photo}.jpgs"))
         .chain(
             [&first_job, &second_job, &pdf_job]
                 .map(|job| format!("{DISTRICT}/uploads/{job}/files/0")),
@@ -357,7 +355,7 @@ async fn one_persons_photo_is_added_replaced_removed_restored_and_purged(
     let after: BTreeSet<String> = stored_files(&app.storage_root())?.into_iter().collect();
     let gone: BTreeSet<String> = before.difference(&after).cloned().collect();
     assert_eq!(gone, expected);
-    assert_eq!(before.len() - after.len(), 9);
+    assert_eq!(before.len() - after.len(), 5);
     assert_eq!(
         [
             "photos_deleted",
@@ -429,11 +427,9 @@ async fn a_purge_claims_nothing_until_the_originals_are_gone_and_takes_a_whole_a
         .0
         .unwrap_or_default();
     let archive_key = format!("{DISTRICT}/uploads/{job}/archive-0.zip");
+    // A photo's three renditions are one object.
     let renditions_of = |photo: &str| -> BTreeSet<String> {
-        ["small", "medium", "large"]
-            .map(|size| format!("{DISTRICT}/photos/{photo}/{size}.jpg"))
-            .into_iter()
-            .collect()
+        BTreeSet::from([format!("{DISTRICT}/photos/{photo}.jpgs")])
     };
     let before: BTreeSet<String> = stored_files(&app.storage_root())?.into_iter().collect();
     assert!(before.contains(&archive_key), "{before:?}");

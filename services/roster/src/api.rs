@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::person::{PersonStatus, RosterSource};
 use crate::db::{person, person_school, photo};
 use crate::placeholder::Placeholders;
+use crate::rendition_objects;
 use crate::roster_csv::Role;
 use crate::visibility::{self, PlaceholderReason};
 
@@ -461,7 +462,7 @@ async fn rendition_response(
             photo.id
         ))
     })?;
-    let bytes = state.storage.get(&rendition.key).await?;
+    let bytes = rendition_objects::read(&state.storage, rendition).await?;
     if let Ok(value) = HeaderValue::from_str(&photo.id) {
         headers.insert("x-pictureday-photo-id", value);
     }

@@ -22,6 +22,7 @@ mod placement;
 mod policy;
 mod preview;
 mod preview_expiry;
+mod rendition_objects;
 mod reports;
 pub mod roster_csv;
 mod schools_api;

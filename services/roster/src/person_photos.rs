@@ -23,7 +23,7 @@ use pictureday_contract::events::{
     ApplyOutcome, OriginalsPurged, PurgeOriginals, SCHEMA_VERSION, UploadedFile,
 };
 use pictureday_contract::subjects::INGEST_PURGE_SUBJECT;
-use pictureday_contract::{DistrictId, PersonId, keys};
+use pictureday_contract::{DistrictId, PersonId};
 use pictureday_platform::bus::Bus;
 use pictureday_platform::db::begin_write;
 use pictureday_platform::http::{ApiError, Page, Paged};
@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::PersonBody;
 use crate::db::{person, photo, photo_purge};
 use crate::placement;
+use crate::rendition_objects;
 
 /// How long ingest has to delete a purge's originals before the purge is left unfinished.
 const INGEST_PATIENCE: Duration = Duration::from_secs(10);
@@ -222,7 +223,8 @@ pub(crate) struct PurgeBody {
     started_at: DateTime<Utc>,
     purged_at: Option<DateTime<Utc>>,
     photos_deleted: u64,
-    /// Renditions and originals together.
+    /// Renditions and originals together (each rendition counted, though a photo's renditions
+    /// are one object).
     objects_deleted: u64,
     renditions_deleted: u64,
     originals_deleted: u64,
@@ -426,8 +428,9 @@ async fn delete_renditions(
 ) -> Result<(), ApiError> {
     let mut pending: Vec<String> = json_list(&purge.pending_photos)?;
     while let Some(photo_id) = pending.pop() {
-        let prefix = keys::photo_prefix(district, &photo_id);
-        let deleted = state.storage.delete_prefix(&prefix).await.map_err(|error| {
+        let deleted = rendition_objects::delete_photo(&state.storage, district, &photo_id)
+            .await
+            .map_err(|error| {
             tracing::warn!(%error, %district, photo = %photo_id, "deleting a purged photo's renditions");
             ApiError::Unavailable(
                 "storage did not delete the photos' renditions; the photos are no longer \

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{person, photo};
 use crate::placeholder::Placeholders;
+use crate::rendition_objects;
 
 /// A link's lifetime when none is asked for.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -399,7 +400,7 @@ async fn serve_link(
         .iter()
         .find(|r| r.name == size)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("photo {current} has no {size}")))?;
-    let bytes = state.storage.get(&rendition.key).await?;
+    let bytes = rendition_objects::read(&state.storage, rendition).await?;
     Ok((headers, bytes).into_response())
 }
 

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ApplyOutcome, JobState};
-use pictureday_contract::{DistrictId, keys};
 use pictureday_platform::bus::Bus;
 use pictureday_platform::db::{begin_write, lock_key};
 use pictureday_platform::job_status;
@@ -17,6 +17,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use tokio_util::sync::CancellationToken;
 
 use crate::db::photo;
+use crate::rendition_objects;
 
 /// After expiry, how long before the photos go (at most the period itself, for short ones).
 const GRACE: chrono::Duration = chrono::Duration::seconds(60);
@@ -108,10 +109,7 @@ async fn purge_job(
         .await?;
     let mut objects = 0;
     for photo_id in &photos {
-        objects += expiry
-            .storage
-            .delete_prefix(&keys::photo_prefix(district, photo_id))
-            .await?;
+        objects += rendition_objects::delete_photo(&expiry.storage, district, photo_id).await?;
     }
     let txn = begin_write(&expiry.db).await?;
     lock_key(&txn, "preview", job_id).await?;

@@ -16,7 +16,7 @@ pub use crate::matching::{
 pub use crate::options::{ImportMode, ImportOptions, ReplacePolicy};
 use crate::subjects::Kind;
 
-/// The version this build writes every event at but one (below). Version 2 added import options,
+/// The version this build writes every event at but two (below). Version 2 added import options,
 /// photographers' index rows and match rules; every version-2 field has a default, so version-1
 /// events are still read.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -26,6 +26,10 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// at version 3, which a version-2 service refuses (sets aside) instead of misreading, while every
 /// other event stays at version 2.
 pub const CHOSEN_PERSON_VERSION: u32 = 3;
+/// The version of a `photo.processed` whose renditions share one object (each with its
+/// `offset`). A reader that ignored the offsets would serve the whole object as each rendition,
+/// so it is version 3 too, which a version-2 roster sets aside instead of misreading.
+pub const PACKED_RENDITIONS_VERSION: u32 = 3;
 /// The oldest version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// The newest version this build reads.
@@ -270,6 +274,17 @@ pub struct RenditionRef {
     pub height: u32,
     pub key: String,
     pub bytes: u64,
+    /// Where the rendition starts in `key`, when a photo's renditions share one object (version
+    /// 3); absent, the object is the rendition (an older build's photos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl RenditionRef {
+    /// The byte range of `key` that is this rendition: `None` for the whole object.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        self.offset.map(|offset| (offset, self.bytes))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

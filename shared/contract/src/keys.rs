@@ -52,14 +52,24 @@ pub fn is_sftp_roster(key: &str, district: &DistrictId) -> bool {
         && key.ends_with("/roster.csv")
 }
 
-/// Everything stored for one photo (its renditions), without the final `/`.
+/// The folder an older build stored each of a photo's renditions in as its own object, without
+/// the final `/` (photos stored since are one object: [`renditions`]).
 pub fn photo_prefix(district: &DistrictId, photo_id: &str) -> String {
     format!("{district}/photos/{photo_id}")
 }
 
-/// Whether `key` names a rendition of this photo.
+/// A photo's renditions, one after another in one object: one write (and one `fsync`, or one
+/// S3 request) per photo instead of one per rendition and a folder. Each rendition's offset and
+/// length are in the photo's `renditions` list.
+pub fn renditions(district: &DistrictId, photo_id: &str) -> String {
+    format!("{district}/photos/{photo_id}.jpgs")
+}
+
+/// Whether `key` holds renditions of this photo (its one object, or an older build's folder).
 pub fn belongs_to_photo(key: &str, district: &DistrictId, photo_id: &str) -> bool {
-    plain_path(key) && key.starts_with(&format!("{}/", photo_prefix(district, photo_id)))
+    plain_path(key)
+        && (key == renditions(district, photo_id)
+            || key.starts_with(&format!("{}/", photo_prefix(district, photo_id))))
 }
 
 fn plain_path(key: &str) -> bool {
@@ -67,6 +77,32 @@ fn plain_path(key: &str) -> bool {
         .any(|part| part == ".." || part == "." || part.is_empty())
 }
 
+/// Where an older build stored one rendition of a photo (still read, never written).
 pub fn rendition(district: &DistrictId, photo_id: &str, name: &str) -> String {
     format!("{district}/photos/{photo_id}/{name}.jpg")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photos_renditions_are_its_one_object_or_its_old_folder() -> anyhow::Result<()> {
+        let d = DistrictId::parse("springfield")?;
+        let other = DistrictId::parse("shelbyville")?;
+        assert_eq!(renditions(&d, "p1"), "springfield/photos/p1.jpgs");
+        assert!(belongs_to_photo(&renditions(&d, "p1"), &d, "p1"));
+        assert!(belongs_to_photo(&rendition(&d, "p1", "large"), &d, "p1"));
+        // Not another photo's (even one whose id starts the same), district's, or a way out.
+        assert!(!belongs_to_photo(&renditions(&d, "p10"), &d, "p1"));
+        assert!(!belongs_to_photo(&rendition(&d, "p10", "large"), &d, "p1"));
+        assert!(!belongs_to_photo(&renditions(&other, "p1"), &d, "p1"));
+        assert!(!belongs_to_photo(
+            "springfield/photos/p1/../p2.jpgs",
+            &d,
+            "p1"
+        ));
+        assert!(!belongs_to_photo("springfield/photos/p1.jpgs/x", &d, "p1"));
+        Ok(())
+    }
 }
