@@ -400,7 +400,7 @@ fn one_image(received: Received) -> Result<Received, ApiError> {
 /// Streams a raw body to the spool under the per-photo limit, as a form's file part is.
 async fn receive_body(body: Body, name: String, to: Destination<'_>) -> Result<Received, ApiError> {
     let path = to.spool.join("file-0");
-    let mut file = tokio::fs::File::create(&path).await.map_err(ApiError::io)?;
+    let mut file = upload::spool_file(&path).await?;
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {

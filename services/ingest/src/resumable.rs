@@ -412,7 +412,7 @@ async fn receive_piece(
     let piece_id = new_id();
     let spool = SpoolDir::create(ingest.spool.join(format!("piece-{piece_id}"))).await?;
     let path = spool.0.join("piece");
-    let mut file = tokio::fs::File::create(&path).await.map_err(ApiError::io)?;
+    let mut file = upload::spool_file(&path).await?;
     let mut length = 0u64;
     let mut cut_off = None;
     let mut stream = body.into_data_stream();

@@ -15,7 +15,7 @@ use pictureday_contract::keys;
 use pictureday_platform::http::ApiError;
 use pictureday_platform::storage::Storage;
 use pictureday_platform::text::printable;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::archive::{self, MAX_MAPPING_BYTES};
 use crate::jobs::NewFile;
@@ -95,6 +95,16 @@ fn interrupted(error: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("the upload could not be read: {error}"))
 }
 
+/// Tokio writes a file on a blocking thread per call, and an upload arrives in chunks of a few
+/// KB: a spool file is written in pieces this large, one hand-off each (tokio's own limit).
+const SPOOL_WRITE_BYTES: usize = 2 << 20;
+
+/// A new spool file, written in large pieces.
+pub async fn spool_file(path: &Path) -> Result<BufWriter<tokio::fs::File>, ApiError> {
+    let file = tokio::fs::File::create(path).await.map_err(ApiError::io)?;
+    Ok(BufWriter::with_capacity(SPOOL_WRITE_BYTES, file))
+}
+
 /// Streams a part to `path`, refusing it as soon as it passes `file_limit` (a photo part:
 /// its name and the limit) or the request's budget.
 async fn spool(
@@ -103,7 +113,7 @@ async fn spool(
     file_limit: Option<(&str, u64)>,
     budget: &mut Budget,
 ) -> Result<u64, ApiError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(ApiError::io)?;
+    let mut file = spool_file(path).await?;
     let mut size = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
         size += chunk.len() as u64;
