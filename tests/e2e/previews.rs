@@ -482,8 +482,8 @@ async fn a_preview_expires_and_one_with_nothing_to_apply_finishes(
     let preview = import(&app, &token, "mode=preview", &[1001]).await?;
     let job = app.wait_for_job(&token, DISTRICT, &preview).await?;
     assert_eq!(job["state"], "previewed", "{job}");
-    // The previewed photo's three renditions, kept until the preview expires.
-    assert_eq!(photos_stored(&app)?, 3);
+    // The previewed photo's renditions (one object), kept until the preview expires.
+    assert_eq!(photos_stored(&app)?, 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, body) = apply(&app, &token, &preview).await?;
     assert_eq!(status, 410, "{body}");
