@@ -112,7 +112,7 @@ impl Bus {
             }
         };
         let js = jetstream::new(nats.clone());
-        ensure_topology(&js, &topology).await?;
+        ensure_topology_patiently(&js, &topology).await?;
         Ok(Self {
             publisher: Publisher::new(js.clone()),
             nats,
@@ -244,6 +244,65 @@ fn consumer_configs(topology: &Topology) -> Vec<(&'static str, &'static str, pul
             10_000,
         ),
     ]
+}
+
+/// How long a starting service keeps asking JetStream to set up the topology when it does not
+/// answer in time (a loaded or still-recovering server can take longer than one request's 5 s).
+const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// [`ensure_topology`], asked again while JetStream times out or is not yet available, so a slow
+/// server delays a start instead of failing it. Other refusals (a bad setting) fail at once.
+async fn ensure_topology_patiently(
+    js: &jetstream::Context,
+    topology: &Topology,
+) -> Result<(), BusError> {
+    patiently(
+        "setting up JetStream streams and consumers",
+        TOPOLOGY_PATIENCE,
+        BusError::is_transient,
+        || ensure_topology(js, topology),
+    )
+    .await
+}
+
+/// Runs `attempt` again, every half second, while it fails in a way `transient` says may pass
+/// and `patience` has not run out; for set-up at start, never for handling a message.
+pub async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    patience: Duration,
+    transient: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, E> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match attempt().await {
+            Err(error) if transient(&error) && tokio::time::Instant::now() < deadline => {
+                tracing::info!(%error, "{what}: JetStream is slow to answer; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+impl BusError {
+    /// Whether asking again later may succeed: JetStream did not answer in time or was not
+    /// ready, as opposed to refusing what was asked.
+    fn is_transient(&self) -> bool {
+        use async_nats::jetstream::context::CreateStreamErrorKind;
+        use async_nats::jetstream::stream::ConsumerErrorKind;
+        match self {
+            Self::Stream { source, .. } => matches!(
+                source.kind(),
+                CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+            ),
+            Self::Consumer { source, .. } => matches!(
+                source.kind(),
+                ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request
+            ),
+            Self::Connect { .. } | Self::Publish { .. } | Self::Encode { .. } => false,
+        }
+    }
 }
 
 /// Creates the streams and every durable consumer, or brings existing ones to `topology` (so a

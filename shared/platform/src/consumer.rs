@@ -13,6 +13,24 @@ use tokio_util::sync::CancellationToken;
 /// most this long for the request in flight to end.
 const PULL_EXPIRES: Duration = Duration::from_secs(3);
 
+/// How long a starting consumer keeps asking JetStream for its durable consumer.
+const BIND_PATIENCE: Duration = Duration::from_secs(60);
+
+async fn bind_once(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &'static str,
+) -> anyhow::Result<jetstream::consumer::PullConsumer> {
+    let stream = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("finding stream {stream}: {e}"))?;
+    stream
+        .get_consumer(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding consumer {name}: {e}"))
+}
+
 pub(crate) struct Puller {
     pub(crate) consumer: jetstream::consumer::PullConsumer,
     open: Option<pull::Batch>,
@@ -20,16 +38,20 @@ pub(crate) struct Puller {
 }
 
 impl Puller {
+    /// Binds to the durable consumer `name`, asking again for up to [`BIND_PATIENCE`] (a
+    /// loaded server delays a start; it does not fail it).
     pub(crate) async fn bind(
         js: &jetstream::Context,
         stream: &str,
         name: &'static str,
     ) -> anyhow::Result<Self> {
-        let stream = js.get_stream(stream).await?;
-        let consumer: jetstream::consumer::PullConsumer = stream
-            .get_consumer(name)
-            .await
-            .map_err(|e| anyhow::anyhow!("binding consumer {name}: {e}"))?;
+        let consumer = crate::bus::patiently(
+            "binding a consumer",
+            BIND_PATIENCE,
+            |_| true,
+            || bind_once(js, stream, name),
+        )
+        .await?;
         Ok(Self {
             consumer,
             open: None,

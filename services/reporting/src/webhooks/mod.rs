@@ -145,8 +145,19 @@ impl Webhooks {
 }
 
 /// Creates (or brings up to date) the webhooks consumer of the status stream and the stream
-/// of webhook events. Idempotent; only reporting reads or writes either.
+/// of webhook events, asking again for a while if JetStream is slow to answer. Idempotent; only
+/// reporting reads or writes either.
 pub async fn ensure_topology(bus: &Bus) -> anyhow::Result<()> {
+    pictureday_platform::bus::patiently(
+        "setting up the webhook stream and consumer",
+        Duration::from_secs(60),
+        |_| true,
+        || ensure_topology_once(bus),
+    )
+    .await
+}
+
+async fn ensure_topology_once(bus: &Bus) -> anyhow::Result<()> {
     let topology = &bus.topology;
     bus.js
         .create_or_update_stream(stream::Config {
