@@ -465,3 +465,80 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
 
     app.stop().await
 }
+
+/// Roster is down when a roster CSV is closed in `data/`: the client's transfer still succeeds,
+/// the file is kept, and once roster is back it is imported exactly once.
+#[tokio::test]
+async fn a_roster_csv_sent_while_roster_is_down_is_imported_when_it_is_back() -> anyhow::Result<()>
+{
+    let mut app = TestApp::spawn_with(
+        Backend::Embedded,
+        AppLayout {
+            behind_gateway: true,
+            sftp: SftpArgs {
+                sftp_listen: Some("127.0.0.1:0".into()),
+                sftp_quiet_secs: Some(1),
+                sftp_host_key_file: None,
+            },
+            ..AppLayout::default()
+        },
+    )
+    .await?;
+    let token = app.create_district(A, "Springfield").await?;
+    let (status, body) = app.upload_roster(&token, A, ROSTER).await?;
+    anyhow::ensure!(status == 200, "roster: {status}: {body}");
+    let server = app.get_json(&token, "/v1/sftp").await?;
+    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
+    let public_key = server["public_key"].as_str().unwrap_or_default();
+    let dir = app.dir.path().join("sftp-client");
+    tokio::fs::create_dir_all(&dir).await?;
+    let known_hosts = dir.join("known_hosts");
+    tokio::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {public_key}\n")).await?;
+    create_account(
+        &app,
+        &token,
+        A,
+        json!({"username": "springfield-sis", "password": PASSWORD_A}),
+    )
+    .await?;
+    let client = Client {
+        dir: dir.clone(),
+        port,
+        known_hosts,
+    };
+    tokio::fs::write(
+        dir.join("roster.csv"),
+        format!("{ROSTER}student,S1004,1004,Barbara,Liskov\n"),
+    )
+    .await?;
+
+    app.stop_service("roster").await?;
+    let (ok, out) = client
+        .run(
+            "springfield-sis",
+            Login::Password(PASSWORD_A),
+            "put roster.csv /incoming/data/roster.csv\n",
+        )
+        .await?;
+    assert!(ok, "the transfer succeeds while roster is down: {out}");
+    app.start_service("roster").await?;
+
+    wait_for_person(&app, &token, "S1004").await?;
+    // Imported once: the HTTP import first, then the one from SFTP, nothing twice.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let imports = app
+        .get_json(&token, &format!("/v1/districts/{A}/roster/imports"))
+        .await?;
+    let items = imports["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{imports}");
+    assert!(items.iter().all(|i| i["state"] == "completed"), "{imports}");
+    let people = app
+        .get_json(&token, &format!("/v1/districts/{A}/people"))
+        .await?;
+    assert_eq!(
+        people["items"].as_array().map(Vec::len),
+        Some(4),
+        "{people}"
+    );
+    app.stop().await
+}

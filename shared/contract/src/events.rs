@@ -731,4 +731,8 @@ pub struct RosterImportRequest {
 pub struct RosterImportReply {
     pub import_id: Option<String>,
     pub error: Option<String>,
+    /// Set with `error` when roster could not record the import now (its database failed):
+    /// ingest keeps the file and asks again. Absent from older rosters' answers.
+    #[serde(default)]
+    pub retry: bool,
 }

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_sftp::SftpAccounts),
             Box::new(super::migration_sftp_drops::SftpDrops),
             Box::new(super::migration_resumable::ResumableUploads),
+            Box::new(super::migration_sftp_roster_handoffs::SftpRosterHandoffs),
         ]
     }
 }

@@ -2,21 +2,40 @@
 //! Roster owns its imports and their tables, so ingest only stores the file (under a key roster
 //! may delete once done) and asks roster over NATS (`pictureday.roster.import`) to record and
 //! run the import; the answer is the import's id, or why it was refused.
+//!
+//! The stored file is recorded (`sftp_roster_handoffs`) before roster is asked, and the record
+//! is removed only once roster has answered. When roster does not answer (it is down or
+//! restarting) or cannot record the import now, the client's `close` still succeeds: the file
+//! is kept and handed over as soon as roster answers, by whichever ingest replica asks first.
+//! Roster answers a second ask for the same stored file with the import it already recorded.
 
 use std::path::Path;
 use std::time::Duration;
 
-use pictureday_contract::DistrictId;
+use chrono::Utc;
 use pictureday_contract::events::{RosterImportReply, RosterImportRequest, SCHEMA_VERSION};
-use pictureday_contract::keys;
 use pictureday_contract::subjects::ROSTER_IMPORT_SUBJECT;
+use pictureday_contract::{DistrictId, keys};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder};
 
 use super::drops::DropError;
 use crate::Ingest;
+use crate::db::sftp_roster_handoff;
 
-const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// How long a client's `close` waits for roster before the file is kept for later.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// Stores a closed roster CSV and hands it to roster.
+/// What became of one ask.
+enum Handover {
+    /// Roster recorded the import.
+    Taken(String),
+    /// Roster refused the file for good, with why.
+    Refused(String),
+    /// Roster did not answer, or cannot record it now: ask again later.
+    Later(String),
+}
+
+/// Stores a closed roster CSV and hands it to roster (or keeps it until roster answers).
 pub async fn send(
     ingest: &Ingest,
     district: &DistrictId,
@@ -33,7 +52,8 @@ pub async fn send(
     send_stored(ingest, district, name, &key, size).await
 }
 
-/// Hands a stored roster CSV to roster; removes it if roster did not take it.
+/// Hands a stored roster CSV to roster. Refused, it is removed and the refusal is the client's
+/// answer; not answered, it is kept and handed over later (the client's `close` succeeds).
 pub async fn send_stored(
     ingest: &Ingest,
     district: &DistrictId,
@@ -41,43 +61,101 @@ pub async fn send_stored(
     key: &str,
     size: u64,
 ) -> Result<(), DropError> {
-    let asked = ask(ingest, district, name, key, size).await;
-    match asked {
-        Ok(reply) => match (reply.import_id, reply.error) {
-            (Some(import), _) => {
-                tracing::info!(%district, file = name, %import, "SFTP roster CSV handed to roster");
-                Ok(())
-            }
-            (None, error) => {
-                forget(ingest, key).await;
-                Err(DropError::Refused(
-                    error.unwrap_or_else(|| "roster refused the file".into()),
-                ))
-            }
-        },
-        Err(error) => {
-            forget(ingest, key).await;
-            tracing::error!(%district, file = name, error = format!("{error:#}"), "handing an SFTP roster CSV to roster");
-            Err(DropError::Storage(
-                "the roster service did not answer; upload the file again".into(),
-            ))
+    let handoff = sftp_roster_handoff::Model {
+        key: key.to_owned(),
+        district_id: district.as_str().to_owned(),
+        file_name: name.to_owned(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        added_at: Utc::now(),
+    };
+    let recorded = sftp_roster_handoff::ActiveModel::from(handoff.clone())
+        .insert(&ingest.db)
+        .await;
+    if let Err(error) = recorded {
+        forget(ingest, key).await;
+        return Err(DropError::Storage(format!("the database failed: {error}")));
+    }
+    match hand_over(ingest, &handoff).await {
+        Handover::Taken(_) => Ok(()),
+        Handover::Refused(reason) => Err(DropError::Refused(reason)),
+        Handover::Later(why) => {
+            tracing::warn!(%district, file = name, why, "roster did not take an SFTP roster CSV now; it is kept and handed over when roster answers");
+            Ok(())
         }
     }
+}
+
+/// Hands over every kept roster CSV roster has not taken yet, oldest first; stops at the first
+/// that roster does not answer (the rest would wait the same).
+pub async fn hand_over_kept(ingest: &Ingest) -> Result<(), sea_orm::DbErr> {
+    let kept = sftp_roster_handoff::Entity::find()
+        .order_by_asc(sftp_roster_handoff::Column::AddedAt)
+        .all(&ingest.db)
+        .await?;
+    for handoff in kept {
+        match hand_over(ingest, &handoff).await {
+            Handover::Taken(_) => {}
+            Handover::Refused(reason) => {
+                tracing::error!(district = %handoff.district_id, file = %handoff.file_name, reason, "roster refused a kept SFTP roster CSV; it is removed");
+            }
+            Handover::Later(_) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Asks roster once; removes the record (and, refused, the file) once roster has answered.
+async fn hand_over(ingest: &Ingest, handoff: &sftp_roster_handoff::Model) -> Handover {
+    let asked = match DistrictId::parse(&handoff.district_id) {
+        Ok(district) => ask(ingest, &district, handoff).await,
+        Err(error) => Ok(RosterImportReply {
+            import_id: None,
+            error: Some(format!("not a district: {error}")),
+            retry: false,
+        }),
+    };
+    let outcome = match asked {
+        Ok(RosterImportReply {
+            import_id: Some(import),
+            ..
+        }) => Handover::Taken(import),
+        Ok(RosterImportReply {
+            error, retry: true, ..
+        }) => {
+            return Handover::Later(error.unwrap_or_else(|| "roster asked to try again".into()));
+        }
+        Ok(RosterImportReply { error, .. }) => {
+            Handover::Refused(error.unwrap_or_else(|| "roster refused the file".into()))
+        }
+        Err(error) => return Handover::Later(format!("{error:#}")),
+    };
+    if let Handover::Refused(_) = outcome {
+        forget(ingest, &handoff.key).await;
+    }
+    // Left behind if this fails: the next ask gets the same import back from roster.
+    if let Err(error) = sftp_roster_handoff::Entity::delete_by_id(handoff.key.clone())
+        .exec(&ingest.db)
+        .await
+    {
+        tracing::warn!(%error, key = %handoff.key, "could not remove a handed-over SFTP roster CSV's record");
+    }
+    if let Handover::Taken(import) = &outcome {
+        tracing::info!(district = %handoff.district_id, file = %handoff.file_name, %import, "SFTP roster CSV handed to roster");
+    }
+    outcome
 }
 
 async fn ask(
     ingest: &Ingest,
     district: &DistrictId,
-    name: &str,
-    key: &str,
-    size: u64,
+    handoff: &sftp_roster_handoff::Model,
 ) -> anyhow::Result<RosterImportReply> {
     let request = RosterImportRequest {
         v: SCHEMA_VERSION,
         district: district.clone(),
-        file_name: name.to_owned(),
-        key: key.to_owned(),
-        bytes: size,
+        file_name: handoff.file_name.clone(),
+        key: handoff.key.clone(),
+        bytes: u64::try_from(handoff.size).unwrap_or(0),
     };
     let payload = serde_json::to_vec(&request)?;
     let answer = tokio::time::timeout(
@@ -87,7 +165,8 @@ async fn ask(
             .nats
             .request(ROSTER_IMPORT_SUBJECT, payload.into()),
     )
-    .await??;
+    .await
+    .map_err(|_| anyhow::anyhow!("roster did not answer within {ANSWER_WITHIN:?}"))??;
     Ok(serde_json::from_slice(&answer.payload)?)
 }
 

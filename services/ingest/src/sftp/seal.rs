@@ -30,6 +30,9 @@ use crate::db::{sftp_drop, sftp_drop_file};
 use crate::jobs::{self, NewJob};
 use crate::upload::Parts;
 
+/// How often roster CSVs roster did not take at `close` are offered again.
+const KEPT_ROSTERS_EVERY: Duration = Duration::from_secs(5);
+
 /// A claim older than this belongs to a replica that stopped while making the job.
 const CLAIM_EXPIRES: Duration = Duration::from_secs(180);
 
@@ -76,10 +79,12 @@ impl From<pictureday_platform::storage::StorageError> for SealError {
 }
 
 impl Drops {
-    /// Makes drops jobs as they fall due, until `shutdown`. Drops open then stay in the
+    /// Makes drops jobs as they fall due, and hands roster the roster CSVs it did not take
+    /// when they were closed, until `shutdown`. Drops open then stay in the
     /// database and become jobs once ingest (this or another replica) runs again.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let tick = (self.quiet / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut roster_asked = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -87,6 +92,13 @@ impl Drops {
             }
             if let Err(error) = self.seal_due().await {
                 tracing::warn!(%error, "SFTP drops could not be looked at; trying again");
+            }
+            // Roster CSVs roster did not take when they were closed.
+            if roster_asked.elapsed() >= KEPT_ROSTERS_EVERY {
+                roster_asked = tokio::time::Instant::now();
+                if let Err(error) = super::roster::hand_over_kept(&self.ingest).await {
+                    tracing::warn!(%error, "kept SFTP roster CSVs could not be looked at; trying again");
+                }
             }
         }
     }
