@@ -118,6 +118,13 @@ impl Stage for ImageProcessor {
 
 /// A storage failure: an outage keeps the photo; a missing or invalid object never appears.
 /// The reason people read names no storage key: the details go to the log.
+fn source_failure(error: SourceError) -> Failure {
+    match error {
+        SourceError::Input(reason) => Failure::Permanent(reason),
+        SourceError::Storage(error) => storage_failure(error),
+    }
+}
+
 fn storage_failure(error: StorageError) -> Failure {
     if error.is_outage() {
         Failure::Unavailable(Dependency::Storage, error.into())
@@ -190,35 +197,32 @@ impl ImageProcessor {
             ));
         }
         let limit = self.config.limits.max_input_bytes;
-        let bytes = source::read(&self.storage, &event.source, limit)
+        let fetched = source::read(&self.storage, &event.source, limit)
             .await
-            .map_err(|e| match e {
-                SourceError::Input(reason) => Failure::Permanent(reason),
-                SourceError::Storage(error) => storage_failure(error),
-            })?;
+            .map_err(source_failure)?;
         let core = self
             .cores
             .acquire()
             .await
             .map_err(|e| Failure::Failed(Dependency::Storage, e.into()))?;
         let config = self.config.clone();
-        let processed =
-            tokio::task::spawn_blocking(move || process_on_this_thread(&config, &bytes))
-                .await
-                .map_err(|error| {
-                    // A decoder that panics on a file will panic on it every time.
-                    tracing::error!(%error, "the image decoder failed");
-                    Failure::Permanent(
-                        "could not be decoded: the image decoder failed on it".into(),
-                    )
-                })?
-                .map_err(|e| {
-                    if e.is_input_error() {
-                        Failure::Permanent(e.to_string())
-                    } else {
-                        Failure::Failed(Dependency::Storage, e.into())
-                    }
-                })?;
+        // Unpacking the file and decoding it in one blocking task: one hand-off per photo.
+        let processed = tokio::task::spawn_blocking(move || {
+            let bytes = fetched.into_bytes().map_err(source_failure)?;
+            process_on_this_thread(&config, &bytes).map_err(|e| {
+                if e.is_input_error() {
+                    Failure::Permanent(e.to_string())
+                } else {
+                    Failure::Failed(Dependency::Storage, e.into())
+                }
+            })
+        })
+        .await
+        .map_err(|error| {
+            // A decoder that panics on a file will panic on it every time.
+            tracing::error!(%error, "the image decoder failed");
+            Failure::Permanent("could not be decoded: the image decoder failed on it".into())
+        })??;
         drop(core);
         let file = &event.file;
         let photo_id = photo_id(&file.job_id, file.seq);

@@ -1,5 +1,5 @@
 //! Reads a file's bytes from storage: a whole object, or one entry of an uploaded zip read by
-//! range and inflated here, with its size and CRC checked.
+//! range, then inflated with its size and CRC checked where the photo is decoded.
 
 use std::io::Read;
 
@@ -23,11 +23,40 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
+/// A file's bytes as read from storage. A zip entry is still to be inflated and checked:
+/// [`Fetched::into_bytes`] does that on the thread that decodes the photo, so a photo is handed
+/// to the blocking pool once, not twice.
+pub enum Fetched {
+    Whole(Bytes),
+    ZipEntry {
+        raw: Bytes,
+        method: u16,
+        expected_size: u64,
+        expected_crc: u32,
+    },
+}
+
+impl Fetched {
+    /// The file's bytes; a zip entry inflated (if deflated) and its size and CRC checked.
+    /// Blocking: call it off the async runtime.
+    pub fn into_bytes(self) -> Result<Bytes, SourceError> {
+        match self {
+            Fetched::Whole(bytes) => Ok(bytes),
+            Fetched::ZipEntry {
+                raw,
+                method,
+                expected_size,
+                expected_crc,
+            } => extract(raw, method, expected_size, expected_crc),
+        }
+    }
+}
+
 pub async fn read(
     storage: &Storage,
     source: &Source,
     max_bytes: u64,
-) -> Result<Bytes, SourceError> {
+) -> Result<Fetched, SourceError> {
     if source.size() > max_bytes {
         return Err(SourceError::Input(format!(
             "{} exceeds the {} file limit",
@@ -36,7 +65,7 @@ pub async fn read(
         )));
     }
     match source {
-        Source::Object { key, .. } => Ok(storage.get(key).await?),
+        Source::Object { key, .. } => Ok(Fetched::Whole(storage.get(key).await?)),
         Source::ZipEntry {
             archive_key,
             data_offset,
@@ -60,10 +89,12 @@ pub async fn read(
                 .get_range(archive_key, *data_offset, *compressed_size)
                 .await
                 .map_err(past_end)?;
-            let (method, expected_size, expected_crc) = (*method, *uncompressed_size, *crc32);
-            tokio::task::spawn_blocking(move || extract(raw, method, expected_size, expected_crc))
-                .await
-                .map_err(|e| SourceError::Input(format!("extracting the zip entry failed: {e}")))?
+            Ok(Fetched::ZipEntry {
+                raw,
+                method: *method,
+                expected_size: *uncompressed_size,
+                expected_crc: *crc32,
+            })
         }
     }
 }
