@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use pictureday_tests::bench_server::Embedded;
 use pictureday_tests::fake_clever::{FakeClever, school, staff, student, teacher};
 use serde_json::{Value, json};
 
@@ -92,12 +93,9 @@ fn user(n: u32, schools: &[String], last: &str) -> serde_json::Value {
     }
 }
 
-/// The embedded default on `data`, ready; with its pid and base URL.
-async fn start(
-    bin: &std::path::Path,
-    data: &std::path::Path,
-) -> anyhow::Result<(tokio::process::Child, u32, String)> {
-    pictureday_tests::bench_server::start_embedded(bin, data, OPERATOR).await
+/// The embedded default on `data`, ready.
+async fn start(bin: &std::path::Path, data: &std::path::Path) -> anyhow::Result<Embedded> {
+    Embedded::start(bin, data, OPERATOR).await
 }
 
 /// Runs `start_run` (which makes a sync happen) and waits for the source's `nth` run to end;
@@ -178,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
     fake.change("schools.updated", school(&schools[0], "School 0", "0"));
 
     let work = tempfile::tempdir()?;
-    let (mut server, pid, base) = start(&args.bin, &work.path().join("data")).await?;
+    let server = start(&args.bin, &work.path().join("data")).await?;
+    let (pid, base) = (server.pid, server.base.clone());
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/v1/districts"))
@@ -246,6 +245,6 @@ async fn main() -> anyhow::Result<()> {
         "NOT met"
     };
     println!("  target (full sync under 60 s and 200 MB): {verdict}");
-    server.kill().await.ok();
+    drop(server);
     Ok(())
 }

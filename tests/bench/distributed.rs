@@ -128,23 +128,19 @@ fn spent(before: &BTreeMap<String, f64>, after: BTreeMap<String, f64>) -> BTreeM
 async fn embedded(args: &Args, work: &Path, delivery: &Delivery) -> anyhow::Result<Run> {
     let token = "bench-operator-token-0123456789abcdef";
     let data = work.join("embedded");
-    let (mut server, pid, base) =
-        pictureday_tests::bench_server::start_embedded(&args.bin, &data, token).await?;
+    let server = pictureday_tests::bench_server::Embedded::start(&args.bin, &data, token).await?;
     let api = Api {
         http: reqwest::Client::new(),
-        base,
+        base: server.base.clone(),
         token: token.into(),
     };
     api.district_with_roster("bench", delivery).await?;
-    let nats: Option<u32> = std::fs::read_to_string(data.join("nats/nats-server.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse().ok());
-    let mut pids = vec![("pictureday serve".to_owned(), pid)];
-    pids.extend(nats.map(|pid| ("nats-server".to_owned(), pid)));
+    let mut pids = vec![("pictureday serve".to_owned(), server.pid)];
+    pids.extend(server.nats_pid().map(|pid| ("nats-server".to_owned(), pid)));
     let before = cpu_of(&pids);
     let imported = api.import("bench", delivery, || {}).await?;
     let cpu = spent(&before, cpu_of(&pids));
-    server.kill().await.ok();
+    drop(server);
     Ok(Run {
         label: "embedded default (SQLite, local disk)".into(),
         photos_per_sec: f64::from(delivery.people) / imported.total_secs,

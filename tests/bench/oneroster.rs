@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use pictureday_tests::bench_server::Embedded;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench-operator-token-0123456789abcdef";
@@ -133,12 +134,9 @@ fn oneroster_zip(args: &Args, skip: Option<u32>) -> anyhow::Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
-/// The embedded default on `data`, ready; with its pid and base URL.
-async fn start(
-    bin: &std::path::Path,
-    data: &std::path::Path,
-) -> anyhow::Result<(tokio::process::Child, u32, String)> {
-    pictureday_tests::bench_server::start_embedded(bin, data, TOKEN).await
+/// The embedded default on `data`, ready.
+async fn start(bin: &std::path::Path, data: &std::path::Path) -> anyhow::Result<Embedded> {
+    Embedded::start(bin, data, TOKEN).await
 }
 
 /// Posts the zip and waits for its import; returns the import, the seconds from the post to its
@@ -219,7 +217,8 @@ async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let work = tempfile::tempdir()?;
     let data = work.path().join("data");
-    let (server, pid, base) = start(&args.bin, &data).await?;
+    let server = start(&args.bin, &data).await?;
+    let (pid, base) = (server.pid, server.base.clone());
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/v1/districts"))

@@ -65,21 +65,22 @@ async fn main() -> anyhow::Result<()> {
 
     // The real embedded default, as a user starts it.
     let token = "bench-operator-token-0123456789abcdef";
-    let (mut server, pid, base) =
-        pictureday_tests::bench_server::start_embedded(&args.bin, &work.path().join("data"), token)
-            .await?;
+    let server = pictureday_tests::bench_server::Embedded::start(
+        &args.bin,
+        &work.path().join("data"),
+        token,
+    )
+    .await?;
+    let pid = server.pid;
     let api = Api {
         http: reqwest::Client::new(),
-        base,
+        base: server.base.clone(),
         token: token.into(),
     };
     let roster_secs = api.district_with_roster("bench", &delivery).await?;
 
     // The nats-server the embedded default started: its CPU is the system's cost too.
-    let nats_pid: Option<u32> =
-        std::fs::read_to_string(work.path().join("data/nats/nats-server.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
+    let nats_pid = server.nats_pid();
     let nats_before = nats_pid.and_then(cpu_seconds);
     let cpu_before = cpu_seconds(pid);
     // Peak after the upload: receiving and listing the archive (the pipeline has barely started).
@@ -96,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(cpu_seconds)
         .zip(nats_before)
         .map(|(after, before)| after - before);
-    server.kill().await.ok();
+    drop(server);
 
     let zip_bytes = delivery.zip_bytes;
     let mean_kb = delivery.mean_kb();

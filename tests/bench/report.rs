@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
+use pictureday_tests::bench_server::Embedded;
 use serde_json::{Value, json};
 
 /// People per roster upload (the API takes up to 64 MB, ~300,000 people, at once).
@@ -132,24 +133,9 @@ async fn page_through(http: &reqwest::Client, base: &str) -> anyhow::Result<(u64
     }
 }
 
-/// The embedded default on `data`, ready; with its pid and base URL.
-async fn start(
-    bin: &std::path::Path,
-    data: &std::path::Path,
-) -> anyhow::Result<(tokio::process::Child, u32, String)> {
-    pictureday_tests::bench_server::start_embedded(bin, data, TOKEN).await
-}
-
-/// Stops the server as an operator would (SIGTERM), waiting for it.
-async fn stop(mut server: tokio::process::Child, pid: u32) -> anyhow::Result<()> {
-    tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await?;
-    tokio::time::timeout(Duration::from_secs(60), server.wait())
-        .await
-        .context("the server did not stop")??;
-    Ok(())
+/// The embedded default on `data`, ready.
+async fn start(bin: &std::path::Path, data: &std::path::Path) -> anyhow::Result<Embedded> {
+    Embedded::start(bin, data, TOKEN).await
 }
 
 #[tokio::main]
@@ -157,7 +143,8 @@ async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let work = tempfile::tempdir()?;
     let data = work.path().join("data");
-    let (server, pid, base) = start(&args.bin, &data).await?;
+    let server = start(&args.bin, &data).await?;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/v1/districts"))
@@ -201,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
         "  roster loaded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    stop(server, pid).await?;
+    server.stop().await?;
     if args.index {
         let url = format!("sqlite://{}?mode=rw", data.join("pictureday.db").display());
         let db = sea_orm::Database::connect(url).await?;
@@ -209,7 +196,8 @@ async fn main() -> anyhow::Result<()> {
         db.close().await?;
         println!("  with the index: {INDEX}");
     }
-    let (mut server, pid, base) = start(&args.bin, &data).await?;
+    let server = start(&args.bin, &data).await?;
+    let (pid, base) = (server.pid, server.base.clone());
 
     let report = format!("{base}/v1/districts/bench/reports/missing-photos.csv");
     // Settle, then the idle server: the reference for memory.
@@ -279,7 +267,6 @@ async fn main() -> anyhow::Result<()> {
         2.0 * people / both_secs,
         2.0 * people / both_secs / paged_rate
     );
-    server.start_kill()?;
-    server.wait().await?;
+    drop(server);
     Ok(())
 }
