@@ -107,10 +107,12 @@ fn outcomes(log: &[Value]) -> Vec<(String, String)> {
     rows
 }
 
-async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(
+/// The app with its SFTP server listening on a free port, drops quiet after 1 s.
+async fn app_with_sftp(backend: Backend, behind_gateway: bool) -> anyhow::Result<TestApp> {
+    TestApp::spawn_with(
         backend,
         AppLayout {
+            behind_gateway,
             sftp: SftpArgs {
                 sftp_listen: Some("127.0.0.1:0".into()),
                 sftp_quiet_secs: Some(1),
@@ -119,25 +121,42 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
             ..AppLayout::default()
         },
     )
-    .await?;
+    .await
+}
+
+/// A client of the SFTP server the API names, working in `<app dir>/sftp-client`, whose
+/// `known_hosts` holds the public key the API gives; and the fingerprint the API gives.
+async fn client_for(app: &TestApp, token: &str) -> anyhow::Result<(Client, String)> {
+    let server = app.get_json(token, "/v1/sftp").await?;
+    assert_eq!(server["enabled"], true, "{server}");
+    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
+    let public_key = server["public_key"].as_str().unwrap_or_default().to_owned();
+    let fingerprint = server["fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dir = app.dir.path().join("sftp-client");
+    tokio::fs::create_dir_all(&dir).await?;
+    let known_hosts = dir.join("known_hosts");
+    tokio::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {public_key}\n")).await?;
+    let client = Client {
+        dir,
+        port,
+        known_hosts,
+    };
+    Ok((client, fingerprint))
+}
+
+async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result<()> {
+    let app = app_with_sftp(backend, false).await?;
     let token_a = app.create_district(A, "Springfield").await?;
     let token_b = app.create_district(B, "Shelbyville").await?;
     let (status, body) = app.upload_roster(&token_a, A, ROSTER).await?;
     anyhow::ensure!(status == 200, "roster: {status}: {body}");
 
     // Where to connect, and the host key to expect: known_hosts is written from the API.
-    let server = app.get_json(&token_a, "/v1/sftp").await?;
-    assert_eq!(server["enabled"], true, "{server}");
-    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
-    let fingerprint = server["fingerprint"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let public_key = server["public_key"].as_str().unwrap_or_default();
-    let dir = app.dir.path().join("sftp-client");
-    tokio::fs::create_dir_all(&dir).await?;
-    let known_hosts = dir.join("known_hosts");
-    tokio::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {public_key}\n")).await?;
+    let (client, fingerprint) = client_for(&app, &token_a).await?;
+    let (dir, known_hosts) = (client.dir.clone(), client.known_hosts.clone());
     // The fingerprint the API gives is the one OpenSSH computes from the key.
     let printed = tokio::process::Command::new("ssh-keygen")
         .arg("-lf")
@@ -198,11 +217,6 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
         .await?;
     assert_eq!(taken.status(), 409);
 
-    let client = Client {
-        dir: dir.clone(),
-        port,
-        known_hosts,
-    };
     for (name, seed) in [
         ("1001.jpg", 1),
         ("1002.jpg", 2),
@@ -471,29 +485,12 @@ async fn sftp_drops_become_jobs_like_uploads(backend: Backend) -> anyhow::Result
 #[tokio::test]
 async fn a_roster_csv_sent_while_roster_is_down_is_imported_when_it_is_back() -> anyhow::Result<()>
 {
-    let mut app = TestApp::spawn_with(
-        Backend::Embedded,
-        AppLayout {
-            behind_gateway: true,
-            sftp: SftpArgs {
-                sftp_listen: Some("127.0.0.1:0".into()),
-                sftp_quiet_secs: Some(1),
-                sftp_host_key_file: None,
-            },
-            ..AppLayout::default()
-        },
-    )
-    .await?;
+    let mut app = app_with_sftp(Backend::Embedded, true).await?;
     let token = app.create_district(A, "Springfield").await?;
     let (status, body) = app.upload_roster(&token, A, ROSTER).await?;
     anyhow::ensure!(status == 200, "roster: {status}: {body}");
-    let server = app.get_json(&token, "/v1/sftp").await?;
-    let port = u16::try_from(server["port"].as_u64().unwrap_or(0))?;
-    let public_key = server["public_key"].as_str().unwrap_or_default();
-    let dir = app.dir.path().join("sftp-client");
-    tokio::fs::create_dir_all(&dir).await?;
-    let known_hosts = dir.join("known_hosts");
-    tokio::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {public_key}\n")).await?;
+    let (client, _) = client_for(&app, &token).await?;
+    let dir = client.dir.clone();
     create_account(
         &app,
         &token,
@@ -501,11 +498,6 @@ async fn a_roster_csv_sent_while_roster_is_down_is_imported_when_it_is_back() ->
         json!({"username": "springfield-sis", "password": PASSWORD_A}),
     )
     .await?;
-    let client = Client {
-        dir: dir.clone(),
-        port,
-        known_hosts,
-    };
     tokio::fs::write(
         dir.join("roster.csv"),
         format!("{ROSTER}student,S1004,1004,Barbara,Liskov\n"),
