@@ -60,7 +60,7 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     let conn = &connections[0];
     for (table, migrations) in [
         ("seaql_migrations_access", 4),
-        ("seaql_migrations_ingest", 8),
+        ("seaql_migrations_ingest", 9),
         ("seaql_migrations_roster", 5),
         ("seaql_migrations_reporting", 5),
     ] {
