@@ -16,6 +16,9 @@ pub struct Embedded {
     /// Its base URL (`http://127.0.0.1:PORT`).
     pub base: String,
     data: PathBuf,
+    /// Stopped gracefully: it stopped its nats-server itself, whose pid may since be another
+    /// process's.
+    stopped: bool,
 }
 
 impl Embedded {
@@ -44,6 +47,7 @@ impl Embedded {
             pid,
             base: format!("http://127.0.0.1:{port}"),
             data: data.to_owned(),
+            stopped: false,
         };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -80,12 +84,16 @@ impl Embedded {
         tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .context("the server did not stop")??;
+        self.stopped = true;
         Ok(())
     }
 }
 
 impl Drop for Embedded {
     fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
         // A server killed outright leaves its nats-server running: kill that too.
         let nats = self.nats_pid();
         let _ = self.child.start_kill();
