@@ -277,7 +277,7 @@ pub async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>
     loop {
         match attempt().await {
             Err(error) if transient(&error) && tokio::time::Instant::now() < deadline => {
-                tracing::info!(%error, "{what}: JetStream is slow to answer; asking again");
+                tracing::info!(%error, "{what}: not done yet; asking again");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             done => return done,
