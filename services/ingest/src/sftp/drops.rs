@@ -384,10 +384,15 @@ impl Drops {
             .await?;
         // A roster CSV with its final name goes to roster now; anything else waits.
         let to_roster = HeldKind::parse(&moved.kind) == Some(HeldKind::Roster) && !is_temporary(to);
+        let mut handoff = None;
         if to_roster {
             sftp_drop_file::Entity::delete_by_id(moved.key.clone())
                 .exec(&txn)
                 .await?;
+            let district = DistrictId::parse(&open.district_id)
+                .map_err(|e| DropError::Storage(e.to_string()))?;
+            let size = u64::try_from(moved.size).unwrap_or(0);
+            handoff = Some(super::roster::record(&txn, &district, to, &moved.key, size).await?);
         } else {
             let mut renamed: sftp_drop_file::ActiveModel = moved.clone().into();
             renamed.name = Set(to.to_owned());
@@ -396,11 +401,8 @@ impl Drops {
         }
         txn.commit().await?;
         self.forget(&replaced).await;
-        if to_roster {
-            let district = DistrictId::parse(&open.district_id)
-                .map_err(|e| DropError::Storage(e.to_string()))?;
-            let size = u64::try_from(moved.size).unwrap_or(0);
-            super::roster::send_stored(&self.ingest, &district, to, &moved.key, size).await?;
+        if let Some(handoff) = handoff {
+            super::roster::send_recorded(&self.ingest, &handoff).await?;
         }
         Ok(true)
     }

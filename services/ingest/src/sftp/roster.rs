@@ -54,13 +54,32 @@ pub async fn send(
 
 /// Hands a stored roster CSV to roster. Refused, it is removed and the refusal is the client's
 /// answer; not answered, it is kept and handed over later (the client's `close` succeeds).
-pub async fn send_stored(
+async fn send_stored(
     ingest: &Ingest,
     district: &DistrictId,
     name: &str,
     key: &str,
     size: u64,
 ) -> Result<(), DropError> {
+    match record(&ingest.db, district, name, key, size).await {
+        Ok(handoff) => send_recorded(ingest, &handoff).await,
+        Err(error) => {
+            forget(ingest, key).await;
+            Err(DropError::Storage(format!("the database failed: {error}")))
+        }
+    }
+}
+
+/// Records a stored roster CSV as roster's to take, on `db` (a renamed file's record is written
+/// in the rename's own transaction, so the file is never without a record that will hand it
+/// over).
+pub async fn record<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    district: &DistrictId,
+    name: &str,
+    key: &str,
+    size: u64,
+) -> Result<sftp_roster_handoff::Model, sea_orm::DbErr> {
     let handoff = sftp_roster_handoff::Model {
         key: key.to_owned(),
         district_id: district.as_str().to_owned(),
@@ -68,18 +87,22 @@ pub async fn send_stored(
         size: i64::try_from(size).unwrap_or(i64::MAX),
         added_at: Utc::now(),
     };
-    let recorded = sftp_roster_handoff::ActiveModel::from(handoff.clone())
-        .insert(&ingest.db)
-        .await;
-    if let Err(error) = recorded {
-        forget(ingest, key).await;
-        return Err(DropError::Storage(format!("the database failed: {error}")));
-    }
-    match hand_over(ingest, &handoff).await {
+    sftp_roster_handoff::ActiveModel::from(handoff.clone())
+        .insert(db)
+        .await
+}
+
+/// Hands a recorded roster CSV to roster: refused, the refusal is the client's answer; not
+/// answered, the record stays and the file is handed over later.
+pub async fn send_recorded(
+    ingest: &Ingest,
+    handoff: &sftp_roster_handoff::Model,
+) -> Result<(), DropError> {
+    match hand_over(ingest, handoff).await {
         Handover::Taken(_) => Ok(()),
         Handover::Refused(reason) => Err(DropError::Refused(reason)),
         Handover::Later(why) => {
-            tracing::warn!(%district, file = name, why, "roster did not take an SFTP roster CSV now; it is kept and handed over when roster answers");
+            tracing::warn!(district = %handoff.district_id, file = %handoff.file_name, why, "roster did not take an SFTP roster CSV now; it is kept and handed over when roster answers");
             Ok(())
         }
     }
