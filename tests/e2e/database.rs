@@ -61,7 +61,7 @@ async fn services_starting_together_migrate_once(backend: Backend) -> anyhow::Re
     for (table, migrations) in [
         ("seaql_migrations_access", 4),
         ("seaql_migrations_ingest", 9),
-        ("seaql_migrations_roster", 5),
+        ("seaql_migrations_roster", 6),
         ("seaql_migrations_reporting", 5),
     ] {
         let row = conn

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(RosterImports),
             Box::new(super::migration_person_photos::PersonPhotos),
             Box::new(super::migration_sources::Sources),
+            Box::new(ImportSpoolKeys),
         ]
     }
 }
@@ -296,5 +297,43 @@ impl MigrationTrait for RosterImports {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// An SFTP roster CSV asked for again (its first answer was lost) is looked up by its stored
+/// file's key: an index, not a scan of every import.
+struct ImportSpoolKeys;
+
+impl MigrationName for ImportSpoolKeys {
+    fn name(&self) -> &str {
+        "m20261202_000006_roster_import_spool_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ImportSpoolKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("roster_imports_spool_key")
+                    .table("roster_imports")
+                    .col("spool_key")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name("roster_imports_spool_key")
+                    .table("roster_imports")
+                    .to_owned(),
+            )
+            .await
     }
 }
