@@ -26,7 +26,9 @@ const SCALES_YUV: [usize; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 /// and 1 only; with RGB output the others also decode chroma through plain-C 12×12 and
 /// similar IDCTs, which measured slower than decoding at the next SIMD size up and
 /// letting the resizer do the rest. (Planar output has no such penalty: there 3/4 for a
-/// 640×800 photo, which yields exactly 480×600, was 17% faster than 1/1.)
+/// 640×800 photo, which yields exactly 480×600, was 17% faster than 1/1 on an Intel Xeon; on an
+/// AMD EPYC 1/1 decodes faster, but the resize to 480×600 it then needs costs more: whole
+/// photos, 3/4 made 1.2–1.5× as many per second.)
 const SCALES_RGB: [usize; 4] = [1, 2, 4, 8];
 
 /// Catmull-Rom: as sharp as Lanczos3 to the eye at these ratios, with two thirds of the
@@ -175,6 +177,20 @@ impl Processor {
         })
     }
 
+    /// The DCT scale (numerator, denominator) this processor decodes a JPEG at, and whether to
+    /// YCbCr planes (`true`) or packed RGB; for measuring the decoder alone.
+    pub fn jpeg_decode_scale(&self, bytes: &[u8]) -> Result<(usize, usize, bool), ImageError> {
+        let (_, Some(info)) = check_input(&self.config, bytes)? else {
+            return Err(ImageError::Internal("not a JPEG".into()));
+        };
+        let header = new_decompressor()
+            .and_then(|mut dec| dec.read_header(bytes))
+            .map_err(decode_error)?;
+        let planar = prefers_yuv(&self.config, &info, &header.subsamp);
+        let scale = decode_scale(&self.config, &header, &info, planar);
+        Ok((scale.num(), scale.denom(), planar))
+    }
+
     /// Decodes a JPEG into `self.decoded`, DCT-scaled down as far as the largest rendition
     /// allows: as YCbCr planes when they can go straight to the encoder, otherwise as
     /// packed RGB8. Sizes are in the stored orientation.
@@ -189,26 +205,8 @@ impl Processor {
             return Err(ImageError::Internal("JPEG decoder unavailable".into()));
         };
         let header = dec.read_header(bytes).map_err(decode_error)?;
-        let (target_w, target_h) = self
-            .config
-            .renditions
-            .iter()
-            .map(|s| (s.width, s.height))
-            .max_by_key(|&(w, h)| u64::from(w) * u64::from(h))
-            .unwrap_or((1, 1));
         let planar = prefers_yuv(&self.config, info, &header.subsamp);
-        let scale = if header.is_lossless {
-            ScalingFactor::ONE
-        } else {
-            choose_scale(
-                if planar { &SCALES_YUV } else { &SCALES_RGB },
-                header.width,
-                header.height,
-                transposes(info.orientation),
-                target_w,
-                target_h,
-            )
-        };
+        let scale = decode_scale(&self.config, &header, info, planar);
         dec.set_scaling_factor(scale)
             .map_err(|e| ImageError::Internal(format!("JPEG decoder scaling: {e}")))?;
         let scaled = header.scaled(scale);
@@ -337,6 +335,33 @@ fn yuv_planes(subsamp: &Subsamp, width: usize, height: usize) -> Option<Planes> 
     // Trust our arithmetic only where libjpeg-turbo agrees with it.
     let expected = turbojpeg::yuv_pixels_len(width, 1, height, *subsamp).ok()?;
     (planes.len() == expected).then_some(planes)
+}
+
+/// The DCT scale a JPEG is decoded at: the smallest that still covers the largest rendition
+/// (lossless JPEGs cannot be scaled).
+fn decode_scale(
+    config: &Config,
+    header: &turbojpeg::DecompressHeader,
+    info: &JpegInfo,
+    planar: bool,
+) -> ScalingFactor {
+    if header.is_lossless {
+        return ScalingFactor::ONE;
+    }
+    let (target_w, target_h) = config
+        .renditions
+        .iter()
+        .map(|s| (s.width, s.height))
+        .max_by_key(|&(w, h)| u64::from(w) * u64::from(h))
+        .unwrap_or((1, 1));
+    choose_scale(
+        if planar { &SCALES_YUV } else { &SCALES_RGB },
+        header.width,
+        header.height,
+        transposes(info.orientation),
+        target_w,
+        target_h,
+    )
 }
 
 /// The smallest DCT scale among `scales` (numerators over 8) whose 4:5 centre crop still covers the

@@ -330,6 +330,24 @@ fn turbo_jpeg(rgb: &RgbImage, subsamp: turbojpeg::Subsamp) -> Vec<u8> {
         .to_vec()
 }
 
+#[test]
+fn decode_scale_is_the_smallest_that_covers_the_large_rendition() {
+    let processor = Processor::new(Config::default());
+    let scale = |w, h, subsamp| {
+        processor
+            .jpeg_decode_scale(&turbo_jpeg(&photo(w, h, 7), subsamp))
+            .expect("a JPEG")
+    };
+    // 4:2:0 goes to the encoder as planes: 640×800 at 3/4 is exactly 480×600.
+    assert_eq!(scale(640, 800, turbojpeg::Subsamp::Sub2x2), (3, 4, true));
+    assert_eq!(scale(2000, 2500, turbojpeg::Subsamp::Sub2x2), (1, 4, true));
+    assert_eq!(scale(640, 800, turbojpeg::Subsamp::None), (3, 4, true));
+    // Greyscale is decoded to RGB, where only the SIMD scales are used.
+    assert_eq!(scale(640, 800, turbojpeg::Subsamp::Gray), (1, 1, false));
+    let png = encode(&DynamicImage::ImageRgb8(photo(64, 80, 1)), ImageFormat::Png);
+    assert!(processor.jpeg_decode_scale(&png).is_err());
+}
+
 /// A CMYK JPEG as Photoshop writes them: Adobe APP14, YCCK, inverted ink values.
 fn cmyk_jpeg(rgb: &RgbImage) -> Vec<u8> {
     let mut cmyk = Vec::with_capacity(rgb.as_raw().len() / 3 * 4);

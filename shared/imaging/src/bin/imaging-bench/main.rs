@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p pictureday-imaging --bin imaging-bench -- [--count N] [--dir DIR]
-//!     [--reference-count M] [--keep]
+//!     [--reference-count M] [--keep] [--decoders]
 //! ```
 //!
 //! Without `--dir` it writes a corpus of `N` (default 20) 640×800 and `N` 2400×3000 q90
@@ -16,6 +16,11 @@
 //! are watched through `/proc/PID/status` (VmHWM) / node's own `resourceUsage()`.
 //! Run `scripts/bench-deps.sh` first to install vipsthumbnail and sharp; whatever is
 //! missing is skipped and said so.
+//!
+//! `--decoders` compares the JPEG decoders alone instead (see `decoders.rs`), on the two
+//! corpora and a third of 12-megapixel (3000×4000) photos.
+
+mod decoders;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -44,6 +49,7 @@ struct Args {
     worker: Option<String>,
     input: Option<PathBuf>,
     out: Option<PathBuf>,
+    decoders: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         worker: None,
         input: None,
         out: None,
+        decoders: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -68,13 +75,15 @@ fn parse_args() -> Result<Args, String> {
             }
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
             "--keep" => args.keep = true,
+            "--decoders" => args.decoders = true,
             "--worker" => args.worker = Some(value()?),
             "--in" => args.input = Some(PathBuf::from(value()?)),
             "--out" => args.out = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
-                    "imaging-bench [--count N] [--dir DIR] [--reference-count M] [--keep]\n\
-                     Benchmarks the image stage against the reference path, vipsthumbnail and sharp."
+                    "imaging-bench [--count N] [--dir DIR] [--reference-count M] [--keep] [--decoders]\n\
+                     Benchmarks the image stage against the reference path, vipsthumbnail and sharp;\n\
+                     --decoders: the JPEG decoders alone (libjpeg-turbo as ours runs it, at full size, zune-jpeg)."
                 );
                 std::process::exit(0);
             }
@@ -576,7 +585,12 @@ fn run_in(args: &Args, root: &Path) -> Result<(), String> {
         Some(dir) => vec![(dir.display().to_string(), jpegs_in(dir)?, dir.clone())],
         None => {
             let mut groups = Vec::new();
-            for (w, h) in [(640, 800), (2400, 3000)] {
+            let sizes: &[(u32, u32)] = if args.decoders {
+                &[(640, 800), (2400, 3000), (3000, 4000)]
+            } else {
+                &[(640, 800), (2400, 3000)]
+            };
+            for &(w, h) in sizes {
                 let dir = root.join(format!("corpus-{w}x{h}"));
                 let started = Instant::now();
                 let files = write_corpus(&dir, w, h, args.count)?;
@@ -596,6 +610,18 @@ fn run_in(args: &Args, root: &Path) -> Result<(), String> {
             groups
         }
     };
+
+    if args.decoders {
+        for (label, files, _) in &groups {
+            println!("\n== {label} ({} photos) ==", files.len());
+            decoders::compare(files)?;
+        }
+        println!(
+            "\nms/photo: the fastest of {PASSES} passes over photos held in memory, one core;\n\
+             \"/ as ours\" divides by libjpeg-turbo decoding as the fast path does (the first row)."
+        );
+        return Ok(());
+    }
 
     for (label, files, dir) in &groups {
         println!(
