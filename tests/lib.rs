@@ -2,6 +2,7 @@
 //! or with the image stage as separate processes) on a real nats-server and either backend — SQLite and a local directory, or PostgreSQL and S3 — driven
 //! over HTTP; and photo-like test images.
 
+pub mod bench_args;
 pub mod bench_pipeline;
 pub mod bench_server;
 pub mod chaos;

@@ -28,7 +28,11 @@ struct Args {
     bin: PathBuf,
 }
 
+const USAGE: &str =
+    "clever-sync-bench [--users 100000] [--schools 50] [--bin target/debug/pictureday-under-test]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         users: 100_000,
         schools: 50,

@@ -28,7 +28,10 @@ struct Args {
     bin: PathBuf,
 }
 
+const USAGE: &str = "distributed-bench [--people 4000] [--size 640x800] [--distinct 64] [--image-processors 1,2] [--no-pin] [--no-embedded] [--bin target/release/pictureday]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         people: 4_000,
         width: 640,

@@ -27,7 +27,10 @@ struct Args {
     photos: u32,
 }
 
+const USAGE: &str = "load-connections --url http://127.0.0.1:PORT --token OPERATOR_TOKEN [--idle 2000] [--slow 200] [--photos 200]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         url: String::new(),
         token: String::new(),

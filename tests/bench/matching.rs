@@ -102,7 +102,10 @@ fn file_for(i: u32, kind: u32) -> MatchQuery {
     }
 }
 
+const USAGE: &str = "match-bench [--people 100000] [--files 50000]";
+
 fn main() -> anyhow::Result<()> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut people = 100_000u32;
     let mut files = 50_000u32;
     let mut args = std::env::args().skip(1);

@@ -27,7 +27,10 @@ struct Args {
     bin: PathBuf,
 }
 
+const USAGE: &str = "oneroster-bench [--users 100000] [--schools 50] [--version 1.1|1.2] [--bin target/debug/pictureday-under-test]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         users: 100_000,
         schools: 50,

@@ -19,7 +19,10 @@ struct Args {
     distinct: u32,
 }
 
+const USAGE: &str = "pipeline-bench [--people 10000] [--size 640x800] [--distinct 64] [--bin target/release/pictureday]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         people: 10_000,
         width: 640,

@@ -36,7 +36,11 @@ struct Args {
 const INDEX: &str = "CREATE INDEX IF NOT EXISTS people_missing_photos_report ON people \
     (district_id, school, last_name, first_name, id) WHERE current_photo_id IS NULL";
 
+const USAGE: &str =
+    "report-bench [--people 200000] [--index] [--bin target/debug/pictureday-under-test]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         people: 200_000,
         bin: std::env::current_exe()?

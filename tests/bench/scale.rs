@@ -30,7 +30,10 @@ struct Args {
     batches: u32,
 }
 
+const USAGE: &str = "scale-bench [--photos 600] [--size 160x200] [--batches 300]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         photos: 600,
         width: 160,

@@ -27,7 +27,10 @@ struct Args {
     big_mb: u64,
 }
 
+const USAGE: &str = "sftp-bench [--photos 5000] [--size 480x600] [--big-mb 1024]";
+
 fn parse_args() -> anyhow::Result<Args> {
+    pictureday_tests::bench_args::exit_on_help(USAGE);
     let mut args = Args {
         photos: 5000,
         width: 480,
