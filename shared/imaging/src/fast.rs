@@ -48,6 +48,18 @@ pub struct Processor {
     work: Work,
 }
 
+/// How the fast path decodes one JPEG ([`Processor::jpeg_decode_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodePlan {
+    /// The DCT scale, numerator and denominator.
+    pub scale: (usize, usize),
+    /// To YCbCr planes (`true`) or packed RGB.
+    pub planar: bool,
+    /// MCUs between the file's restart markers, 0 without them: only with them could one
+    /// photo's entropy-coded data be split between cores.
+    pub restart_interval: u16,
+}
+
 #[derive(Default)]
 struct Work {
     /// Largest rendition before orientation is applied.
@@ -177,18 +189,20 @@ impl Processor {
         })
     }
 
-    /// The DCT scale (numerator, denominator) this processor decodes a JPEG at, and whether to
-    /// YCbCr planes (`true`) or packed RGB; for measuring the decoder alone.
-    pub fn jpeg_decode_scale(&self, bytes: &[u8]) -> Result<(usize, usize, bool), ImageError> {
+    /// How this processor would decode a JPEG; for measuring the decoder alone.
+    pub fn jpeg_decode_plan(&self, bytes: &[u8]) -> Result<DecodePlan, ImageError> {
         let (_, Some(info)) = check_input(&self.config, bytes)? else {
             return Err(ImageError::Internal("not a JPEG".into()));
         };
         let header = new_decompressor()
             .and_then(|mut dec| dec.read_header(bytes))
             .map_err(decode_error)?;
-        let planar = prefers_yuv(&self.config, &info, &header.subsamp);
-        let scale = decode_scale(&self.config, &header, &info, planar);
-        Ok((scale.num(), scale.denom(), planar))
+        let (scale, planar) = decode_plan(&self.config, &header, &info);
+        Ok(DecodePlan {
+            scale: (scale.num(), scale.denom()),
+            planar,
+            restart_interval: info.restart_interval,
+        })
     }
 
     /// Decodes a JPEG into `self.decoded`, DCT-scaled down as far as the largest rendition
@@ -205,8 +219,7 @@ impl Processor {
             return Err(ImageError::Internal("JPEG decoder unavailable".into()));
         };
         let header = dec.read_header(bytes).map_err(decode_error)?;
-        let planar = prefers_yuv(&self.config, info, &header.subsamp);
-        let scale = decode_scale(&self.config, &header, info, planar);
+        let (scale, planar) = decode_plan(&self.config, &header, info);
         dec.set_scaling_factor(scale)
             .map_err(|e| ImageError::Internal(format!("JPEG decoder scaling: {e}")))?;
         let scaled = header.scaled(scale);
@@ -337,16 +350,16 @@ fn yuv_planes(subsamp: &Subsamp, width: usize, height: usize) -> Option<Planes> 
     (planes.len() == expected).then_some(planes)
 }
 
-/// The DCT scale a JPEG is decoded at: the smallest that still covers the largest rendition
-/// (lossless JPEGs cannot be scaled).
-fn decode_scale(
+/// The DCT scale a JPEG is decoded at, the smallest that still covers the largest rendition
+/// (lossless JPEGs cannot be scaled), and whether to YCbCr planes.
+fn decode_plan(
     config: &Config,
     header: &turbojpeg::DecompressHeader,
     info: &JpegInfo,
-    planar: bool,
-) -> ScalingFactor {
+) -> (ScalingFactor, bool) {
+    let planar = prefers_yuv(config, info, &header.subsamp);
     if header.is_lossless {
-        return ScalingFactor::ONE;
+        return (ScalingFactor::ONE, planar);
     }
     let (target_w, target_h) = config
         .renditions
@@ -354,14 +367,15 @@ fn decode_scale(
         .map(|s| (s.width, s.height))
         .max_by_key(|&(w, h)| u64::from(w) * u64::from(h))
         .unwrap_or((1, 1));
-    choose_scale(
+    let scale = choose_scale(
         if planar { &SCALES_YUV } else { &SCALES_RGB },
         header.width,
         header.height,
         transposes(info.orientation),
         target_w,
         target_h,
-    )
+    );
+    (scale, planar)
 }
 
 /// The smallest DCT scale among `scales` (numerators over 8) whose 4:5 centre crop still covers the

@@ -19,11 +19,14 @@ pub(crate) struct JpegInfo {
     pub precision: u8,
     /// EXIF orientation, 1..=8 (1 when absent or invalid).
     pub orientation: u16,
+    /// MCUs between restart markers (a DRI segment before the first scan); 0 when there are none.
+    pub restart_interval: u16,
 }
 
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
 const SOS: u8 = 0xDA;
+const DRI: u8 = 0xDD;
 const APP1: u8 = 0xE1;
 
 fn corrupt(detail: impl Into<String>) -> ImageError {
@@ -50,6 +53,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<JpegInfo, ImageError> {
     }
     let mut frame: Option<(u32, u32, u8, u8)> = None;
     let mut orientation: Option<u16> = None;
+    let mut restart_interval = 0u16;
     let mut pos = 2usize;
     loop {
         // A marker: one or more 0xFF fill bytes, then the marker code.
@@ -100,6 +104,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<JpegInfo, ImageError> {
                 return Err(corrupt(format!("{components} colour components")));
             }
             frame = Some((width, height, components, precision));
+        } else if marker == DRI && frame.is_some() && segment.len() >= 2 {
+            restart_interval = u16::from_be_bytes([segment[0], segment[1]]);
         } else if marker == APP1 && orientation.is_none() {
             if let Some(exif) = segment.strip_prefix(b"Exif\0\0") {
                 orientation = exif_orientation(exif);
@@ -119,6 +125,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<JpegInfo, ImageError> {
                         components,
                         precision,
                         orientation: orientation.unwrap_or(1),
+                        restart_interval,
                     });
                 }
                 // Another marker after this scan (progressive JPEGs have many scans).

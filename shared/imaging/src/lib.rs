@@ -22,7 +22,7 @@ mod reference;
 mod sniff;
 
 pub use error::ImageError;
-pub use fast::Processor;
+pub use fast::{DecodePlan, Processor};
 pub use reference::process_reference;
 pub use sniff::sniff;
 

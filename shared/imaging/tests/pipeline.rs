@@ -331,21 +331,45 @@ fn turbo_jpeg(rgb: &RgbImage, subsamp: turbojpeg::Subsamp) -> Vec<u8> {
 }
 
 #[test]
-fn decode_scale_is_the_smallest_that_covers_the_large_rendition() {
+fn decode_plan_is_the_smallest_scale_that_covers_the_large_rendition() {
     let processor = Processor::new(Config::default());
-    let scale = |w, h, subsamp| {
-        processor
-            .jpeg_decode_scale(&turbo_jpeg(&photo(w, h, 7), subsamp))
-            .expect("a JPEG")
+    let plan = |w, h, subsamp| {
+        let p = processor
+            .jpeg_decode_plan(&turbo_jpeg(&photo(w, h, 7), subsamp))
+            .expect("a JPEG");
+        (p.scale.0, p.scale.1, p.planar)
     };
     // 4:2:0 goes to the encoder as planes: 640×800 at 3/4 is exactly 480×600.
-    assert_eq!(scale(640, 800, turbojpeg::Subsamp::Sub2x2), (3, 4, true));
-    assert_eq!(scale(2000, 2500, turbojpeg::Subsamp::Sub2x2), (1, 4, true));
-    assert_eq!(scale(640, 800, turbojpeg::Subsamp::None), (3, 4, true));
+    assert_eq!(plan(640, 800, turbojpeg::Subsamp::Sub2x2), (3, 4, true));
+    assert_eq!(plan(2000, 2500, turbojpeg::Subsamp::Sub2x2), (1, 4, true));
+    assert_eq!(plan(640, 800, turbojpeg::Subsamp::None), (3, 4, true));
     // Greyscale is decoded to RGB, where only the SIMD scales are used.
-    assert_eq!(scale(640, 800, turbojpeg::Subsamp::Gray), (1, 1, false));
+    assert_eq!(plan(640, 800, turbojpeg::Subsamp::Gray), (1, 1, false));
     let png = encode(&DynamicImage::ImageRgb8(photo(64, 80, 1)), ImageFormat::Png);
-    assert!(processor.jpeg_decode_scale(&png).is_err());
+    assert!(processor.jpeg_decode_plan(&png).is_err());
+}
+
+#[test]
+fn decode_plan_reads_the_restart_interval() {
+    let processor = Processor::new(Config::default());
+    let plain = turbo_jpeg(&photo(160, 200, 3), turbojpeg::Subsamp::Sub2x2);
+    let interval = |jpeg: &[u8]| {
+        processor
+            .jpeg_decode_plan(jpeg)
+            .expect("a JPEG")
+            .restart_interval
+    };
+    assert_eq!(interval(&plain), 0);
+    // A DRI segment (restart every 4 MCUs) just before the first scan. The scan itself has no
+    // restart markers, which libjpeg-turbo would notice only when decoding.
+    let sos = plain
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let mut with_dri = plain[..sos].to_vec();
+    with_dri.extend_from_slice(&segment(0xDD, &4u16.to_be_bytes()));
+    with_dri.extend_from_slice(&plain[sos..]);
+    assert_eq!(interval(&with_dri), 4);
 }
 
 /// A CMYK JPEG as Photoshop writes them: Adobe APP14, YCCK, inverted ink values.

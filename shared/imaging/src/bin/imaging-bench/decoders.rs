@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pictureday_imaging::{Config, Processor};
+use pictureday_imaging::{Config, DecodePlan, Processor};
 use turbojpeg::{Decompressor, PixelFormat, ScalingFactor, YuvImage};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
@@ -16,8 +16,8 @@ use zune_core::options::DecoderOptions;
 
 use super::PASSES;
 
-/// One way of decoding a JPEG held in memory; returns the bytes it produced.
-type Decode<'a> = Box<dyn FnMut(&[u8]) -> Result<usize, String> + 'a>;
+/// One way of decoding the `i`th JPEG held in memory; returns the bytes it produced.
+type Decode<'a> = Box<dyn FnMut(usize, &[u8]) -> Result<usize, String> + 'a>;
 
 /// Prints, for `files`, each decoder's milliseconds per photo (best of [`PASSES`]) and its
 /// ratio to libjpeg-turbo as the fast path runs it.
@@ -28,41 +28,39 @@ pub fn compare(files: &[PathBuf]) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let config = Config::default();
     let mut processor = Processor::new(config.clone());
-    let with_restarts = inputs.iter().filter(|b| has_restart_markers(b)).count();
-    let mut scales = Vec::with_capacity(inputs.len());
-    for bytes in &inputs {
-        scales.push(
-            processor
-                .jpeg_decode_scale(bytes)
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let described: std::collections::BTreeSet<String> = scales
+    let plans: Vec<DecodePlan> = inputs
         .iter()
-        .map(|&(num, den, planar)| {
+        .map(|bytes| processor.jpeg_decode_plan(bytes).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let with_restarts = plans.iter().filter(|p| p.restart_interval > 0).count();
+    let described: std::collections::BTreeSet<String> = plans
+        .iter()
+        .map(|p| {
             format!(
-                "{num}/{den} to {}",
-                if planar { "YCbCr planes" } else { "RGB" }
+                "{}/{} to {}",
+                p.scale.0,
+                p.scale.1,
+                if p.planar { "YCbCr planes" } else { "RGB" }
             )
         })
         .collect();
 
     let mut turbo = Decompressor::new().map_err(|e| e.to_string())?;
     let mut scaled_out = Vec::new();
-    let mut next_scale = scales.iter().cycle();
-    let as_ours: Decode = Box::new(move |bytes| {
-        let &(num, den, planar) = next_scale.next().ok_or("no scale")?;
+    let as_ours: Decode = Box::new(move |i, bytes| {
+        let plan = *plans.get(i).ok_or("no decode plan for this photo")?;
+        let (num, den) = plan.scale;
         turbo_decode(
             &mut turbo,
             &mut scaled_out,
             bytes,
             ScalingFactor::new(num, den),
-            planar,
+            plan.planar,
         )
     });
     let mut turbo_full = Decompressor::new().map_err(|e| e.to_string())?;
     let mut full_out = Vec::new();
-    let turbo_one: Decode = Box::new(move |bytes| {
+    let turbo_one: Decode = Box::new(move |_, bytes| {
         turbo_decode(
             &mut turbo_full,
             &mut full_out,
@@ -73,11 +71,11 @@ pub fn compare(files: &[PathBuf]) -> Result<(), String> {
     });
     let mut zune_out = Vec::new();
     let zune_ycbcr: Decode =
-        Box::new(move |bytes| zune_decode(&mut zune_out, bytes, ColorSpace::YCbCr));
+        Box::new(move |_, bytes| zune_decode(&mut zune_out, bytes, ColorSpace::YCbCr));
     let mut zune_rgb_out = Vec::new();
     let zune_rgb: Decode =
-        Box::new(move |bytes| zune_decode(&mut zune_rgb_out, bytes, ColorSpace::RGB));
-    let whole: Decode = Box::new(move |bytes| {
+        Box::new(move |_, bytes| zune_decode(&mut zune_rgb_out, bytes, ColorSpace::RGB));
+    let whole: Decode = Box::new(move |_, bytes| {
         processor
             .process(bytes)
             .map(|p| p.renditions.iter().map(|r| r.jpeg.len()).sum())
@@ -114,14 +112,14 @@ pub fn compare(files: &[PathBuf]) -> Result<(), String> {
 /// Milliseconds per photo of the fastest of [`PASSES`] passes, after one untimed warm-up photo.
 fn best_ms_per_photo(inputs: &[Vec<u8>], decode: &mut Decode) -> Result<f64, String> {
     if let Some(first) = inputs.first() {
-        decode(first).map_err(|e| format!("warm-up: {e}"))?;
+        decode(0, first).map_err(|e| format!("warm-up: {e}"))?;
     }
     let mut best = f64::INFINITY;
     for _ in 0..PASSES {
         let started = Instant::now();
         let mut bytes = 0usize;
-        for input in inputs {
-            bytes += decode(input)?;
+        for (i, input) in inputs.iter().enumerate() {
+            bytes += decode(i, input)?;
         }
         // The output size is used, so no decoder's work can be optimised away.
         std::hint::black_box(bytes);
@@ -177,22 +175,4 @@ fn zune_decode(out: &mut Vec<u8>, bytes: &[u8], colorspace: ColorSpace) -> Resul
     out.resize(len, 0);
     decoder.decode_into(out).map_err(|e| e.to_string())?;
     Ok(len)
-}
-
-/// Whether the file declares a restart interval (a DRI marker before the first scan): only
-/// then could one photo's entropy-coded data be split between cores.
-fn has_restart_markers(bytes: &[u8]) -> bool {
-    let mut at = 2;
-    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
-        let marker = bytes[at + 1];
-        if marker == 0xDA {
-            return false;
-        }
-        if marker == 0xDD {
-            return true;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
-        at += 2 + len;
-    }
-    false
 }
