@@ -3,9 +3,9 @@
 //! (one object per photo) before `photo.processed` is published, and the message is acked only
 //! after that.
 
+mod decoders;
 mod source;
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use pictureday_contract::events::{
@@ -16,17 +16,17 @@ use pictureday_contract::ids::photo_id;
 use pictureday_contract::keys;
 use pictureday_contract::renditions::RENDITIONS;
 use pictureday_contract::subjects::{Kind, consumers};
-use pictureday_imaging::{Config, Limits, Processor, RenditionSpec};
+use pictureday_imaging::{Config, Limits, RenditionSpec};
 use pictureday_platform::Connections;
 use pictureday_platform::bus::{Bus, Outgoing};
 use pictureday_platform::config::PhotoLimits;
 use pictureday_platform::runtime::{Component, Dependency as Needs};
 use pictureday_platform::stage::{self, Failure, Handled, Incoming, Stage};
 use pictureday_platform::storage::{Storage, StorageError};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::decoders::Decoders;
 use crate::source::SourceError;
 
 /// The image-processor needs the bus and storage, and no database.
@@ -40,18 +40,18 @@ pub async fn component(
     let processor = Arc::new(ImageProcessor {
         bus: bus.clone(),
         storage: storage.clone(),
-        // Four times as many photos in flight as cores: while photos wait on storage, on
-        // JetStream or for their next pull, others' pixels keep every core busy (at twice, a
-        // fifth of the cores sat idle). The semaphore keeps decoding to one photo per core.
-        cores: Semaphore::new(workers),
+        decoders: Decoders::start(workers, imaging_config(&connections.settings().photos))?,
+        max_file_bytes: connections.settings().photos.max_file_bytes,
         instance: connections.settings().instance.clone(),
-        config: Arc::new(imaging_config(&connections.settings().photos)),
     });
     let shutdown = shutdown.clone();
     Ok(Component::new("image-processor")
         .worker("process", move || {
             let (processor, shutdown) = (processor.clone(), shutdown.clone());
             async move {
+                // Four times as many photos in flight as decoding threads: while photos wait on
+                // storage, on JetStream or for their next pull, the queue keeps every thread
+                // busy (at twice, a fifth of the cores sat idle).
                 stage::run_concurrent(&*processor, &processor.bus, workers * 4, shutdown).await
             }
         })
@@ -62,9 +62,10 @@ pub async fn component(
 struct ImageProcessor {
     bus: Bus,
     storage: Storage,
-    cores: Semaphore,
+    decoders: Decoders,
+    /// The largest file read from storage (the imaging limit).
+    max_file_bytes: u64,
     instance: String,
-    config: Arc<Config>,
 }
 
 impl Stage for ImageProcessor {
@@ -118,7 +119,7 @@ impl Stage for ImageProcessor {
 
 /// A storage failure: an outage keeps the photo; a missing or invalid object never appears.
 /// The reason people read names no storage key: the details go to the log.
-fn source_failure(error: SourceError) -> Failure {
+pub(crate) fn source_failure(error: SourceError) -> Failure {
     match error {
         SourceError::Input(reason) => Failure::Permanent(reason),
         SourceError::Storage(error) => storage_failure(error),
@@ -160,31 +161,6 @@ pub fn imaging_config(photos: &PhotoLimits) -> Config {
     }
 }
 
-thread_local! {
-    /// One processor per blocking thread, so decoder, resizer and encoder state is reused.
-    static PROCESSOR: RefCell<Option<Processor>> = const { RefCell::new(None) };
-}
-
-fn process_on_this_thread(
-    config: &Config,
-    bytes: &[u8],
-) -> Result<pictureday_imaging::Processed, pictureday_imaging::ImageError> {
-    PROCESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        // Blocking threads are shared by every image-processor in the process (tests run
-        // several, with different settings): a processor made for other settings is replaced.
-        if slot.as_ref().is_none_or(|p| p.config() != config) {
-            *slot = Some(Processor::new(config.clone()));
-        }
-        match slot.as_mut() {
-            Some(processor) => processor.process(bytes),
-            None => Err(pictureday_imaging::ImageError::Internal(
-                "no image processor".into(),
-            )),
-        }
-    })
-}
-
 impl ImageProcessor {
     async fn process(&self, event: &PhotoMatched) -> Result<PhotoProcessed, Failure> {
         // An event is a claim, not proof: its source must be one of its own upload's objects,
@@ -196,34 +172,11 @@ impl ImageProcessor {
                 "its source is not part of its own upload; the event was refused".into(),
             ));
         }
-        let limit = self.config.limits.max_input_bytes;
-        let fetched = source::read(&self.storage, &event.source, limit)
+        let fetched = source::read(&self.storage, &event.source, self.max_file_bytes)
             .await
             .map_err(source_failure)?;
-        let core = self
-            .cores
-            .acquire()
-            .await
-            .map_err(|e| Failure::Failed(Dependency::Storage, e.into()))?;
-        let config = self.config.clone();
-        // Unpacking the file and decoding it in one blocking task: one hand-off per photo.
-        let processed = tokio::task::spawn_blocking(move || {
-            let bytes = fetched.into_bytes().map_err(source_failure)?;
-            process_on_this_thread(&config, &bytes).map_err(|e| {
-                if e.is_input_error() {
-                    Failure::Permanent(e.to_string())
-                } else {
-                    Failure::Failed(Dependency::Storage, e.into())
-                }
-            })
-        })
-        .await
-        .map_err(|error| {
-            // A decoder that panics on a file will panic on it every time.
-            tracing::error!(%error, "the image decoder failed");
-            Failure::Permanent("could not be decoded: the image decoder failed on it".into())
-        })??;
-        drop(core);
+        // Unpacked and decoded on a decoding thread: one hand-off per photo.
+        let processed = self.decoders.process(fetched).await?;
         let file = &event.file;
         let photo_id = photo_id(&file.job_id, file.seq);
         // One object per photo, its renditions one after another: one write and one sync,

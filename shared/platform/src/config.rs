@@ -42,7 +42,7 @@ pub struct CommonArgs {
     #[arg(long, env = "PICTUREDAY_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
 
-    /// Photos one image-processor works on at once (defaults to the number of cores).
+    /// Photos one image-processor decodes at once, a thread each (defaults to the number of cores).
     #[arg(long, env = "PICTUREDAY_IMAGE_WORKERS")]
     pub image_workers: Option<usize>,
 
