@@ -75,6 +75,11 @@ impl Puller {
         Ok(())
     }
 
+    /// Whether a request is open (messages may still come from it).
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// The next message of the open request; `None` when it has ended (another must be made).
     /// Cancel-safe: a message not taken stays for the next call.
     pub(crate) async fn next(&mut self) -> Option<Message> {

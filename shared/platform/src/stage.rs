@@ -181,10 +181,11 @@ pub async fn run_concurrent<S: Stage>(
             }
         }
         // A request is made only when there is room, and for no more than the room, so every
-        // message that arrives can be started at once.
-        if room > 0
-            && let Err(error) = puller.request(room).await
-        {
+        // message that arrives can be started at once; and only once half the room is free
+        // (or nothing is in hand), so one request brings several messages where one per message
+        // cost the server a request each.
+        let ask = room > 0 && (in_hand.is_empty() || room * 2 >= limit);
+        if ask && let Err(error) = puller.request(room).await {
             tracing::warn!(error = format!("{error:#}"), "pull request failed");
             health.waiting(Dependency::Nats, &error);
             continue;
@@ -192,7 +193,7 @@ pub async fn run_concurrent<S: Stage>(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(()) = in_hand.next(), if !in_hand.is_empty() => {}
-            message = puller.next(), if room > 0 => {
+            message = puller.next(), if room > 0 && puller.is_open() => {
                 if let Some(message) = message {
                     in_hand.push(run(message));
                 }
