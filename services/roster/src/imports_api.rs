@@ -340,17 +340,20 @@ async fn upload_roster(
     let id = RosterImportId::new();
     let key = spool_key(&district, &id);
     imports.storage().put_file(&key, &spooled.path).await?;
-    let recorded = roster_import::queued(
-        id.as_str(),
-        district.as_str(),
-        key,
-        spooled.bytes,
-        Some(format.as_str().to_owned()),
-        options,
-        db_time(Utc::now()),
-    )
-    .insert(imports.db())
-    .await;
+    let recorded = imports
+        .recording(
+            roster_import::queued(
+                id.as_str(),
+                district.as_str(),
+                key,
+                spooled.bytes,
+                Some(format.as_str().to_owned()),
+                options,
+                db_time(Utc::now()),
+            )
+            .insert(imports.db()),
+        )
+        .await;
     if let Err(error) = recorded {
         if let Err(e) = imports
             .storage()
