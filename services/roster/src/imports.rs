@@ -314,8 +314,11 @@ impl Imports {
     }
 
     /// Before a chunk: waits while requests are recording imports (at most
-    /// [`GIVE_WAY_AT_MOST`]).
+    /// [`GIVE_WAY_AT_MOST`]). Only SQLite needs it: PostgreSQL's writers run concurrently.
     async fn give_way(&self) {
+        if self.inner.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+            return;
+        }
         let deadline = tokio::time::Instant::now() + GIVE_WAY_AT_MOST;
         while self.inner.recording.load(Ordering::Acquire) > 0
             && tokio::time::Instant::now() < deadline
