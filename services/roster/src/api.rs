@@ -14,6 +14,7 @@ use pictureday_access::{Auth, Caller, Role as TokenRole};
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::{ApplyOutcome, RenditionRef};
 use pictureday_contract::renditions;
+use pictureday_platform::db::begin_write;
 use pictureday_platform::http::{ApiError, Page, Paged};
 use pictureday_platform::storage::Storage;
 use sea_orm::ActiveValue::Set;
@@ -142,9 +143,10 @@ async fn create_district(
         photos_changed_at: Set(None),
         photos_changed_by: Set(None),
         inactive_photos_retention_days: Set(None),
-    }
-    .insert(db)
-    .await?;
+    };
+    let txn = begin_write(db).await?;
+    let model = model.insert(&txn).await?;
+    txn.commit().await?;
     Ok((StatusCode::CREATED, Json(model.into())))
 }
 

@@ -23,7 +23,6 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{BufReader, Read, Seek, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -173,13 +172,7 @@ struct Inner {
     finished: Notify,
     /// Districts with a task running here.
     active: Mutex<HashSet<String>>,
-    /// Requests of this process waiting to record an import (see [`Imports::recording`]).
-    recording: AtomicUsize,
 }
-
-/// How long a running import gives way, at most, to requests recording imports before its
-/// next chunk.
-const GIVE_WAY_AT_MOST: Duration = Duration::from_secs(5);
 
 /// How a run of an import ended.
 enum Ended {
@@ -281,7 +274,6 @@ impl Imports {
                 wake: Notify::new(),
                 finished: Notify::new(),
                 active: Mutex::new(HashSet::new()),
-                recording: AtomicUsize::new(0),
             }),
         }
     }
@@ -296,35 +288,6 @@ impl Imports {
 
     pub fn spool(&self) -> &std::path::Path {
         &self.inner.spool
-    }
-
-    /// Runs `write` (recording a new import) with the running imports of this process giving
-    /// way: on SQLite their chunks follow each other so closely that another writer, whose
-    /// busy handler polls, could miss every gap between them and fail after its busy timeout.
-    pub async fn recording<T>(&self, write: impl Future<Output = T>) -> T {
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        self.inner.recording.fetch_add(1, Ordering::AcqRel);
-        let _waiting = Waiting(&self.inner.recording);
-        write.await
-    }
-
-    /// Before a chunk: waits while requests are recording imports (at most
-    /// [`GIVE_WAY_AT_MOST`]). Only SQLite needs it: PostgreSQL's writers run concurrently.
-    async fn give_way(&self) {
-        if self.inner.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
-            return;
-        }
-        let deadline = tokio::time::Instant::now() + GIVE_WAY_AT_MOST;
-        while self.inner.recording.load(Ordering::Acquire) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
 
     /// Tells the worker a new import is queued.
@@ -695,7 +658,6 @@ impl Imports {
             if shutdown.is_cancelled() {
                 return Err(Ended::Interrupted("shutting down".into()));
             }
-            self.give_way().await;
             let began = std::time::Instant::now();
             let applied = attempt().await;
             let took = began.elapsed();

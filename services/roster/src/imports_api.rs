@@ -14,6 +14,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use pictureday_access::{Caller, Role};
 use pictureday_contract::DistrictId;
 use pictureday_platform::csv_out::CsvBuilder;
+use pictureday_platform::db::begin_write;
 use pictureday_platform::http::{ApiError, Page, Paged};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -340,20 +341,22 @@ async fn upload_roster(
     let id = RosterImportId::new();
     let key = spool_key(&district, &id);
     imports.storage().put_file(&key, &spooled.path).await?;
-    let recorded = imports
-        .recording(
-            roster_import::queued(
-                id.as_str(),
-                district.as_str(),
-                key,
-                spooled.bytes,
-                Some(format.as_str().to_owned()),
-                options,
-                db_time(Utc::now()),
-            )
-            .insert(imports.db()),
+    let recorded = async {
+        let txn = begin_write(imports.db()).await?;
+        roster_import::queued(
+            id.as_str(),
+            district.as_str(),
+            key,
+            spooled.bytes,
+            Some(format.as_str().to_owned()),
+            options,
+            db_time(Utc::now()),
         )
-        .await;
+        .insert(&txn)
+        .await?;
+        txn.commit().await
+    }
+    .await;
     if let Err(error) = recorded {
         if let Err(e) = imports
             .storage()

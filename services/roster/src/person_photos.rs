@@ -439,6 +439,7 @@ async fn delete_renditions(
             )
         })?;
         let deleted = i64::try_from(deleted).unwrap_or(i64::MAX);
+        let txn = begin_write(&state.db).await?;
         photo_purge::Entity::update_many()
             .col_expr(
                 photo_purge::Column::RenditionsDeleted,
@@ -449,8 +450,9 @@ async fn delete_renditions(
                 Expr::value(to_json(&pending)?),
             )
             .filter(photo_purge::Column::Id.eq(purge.id.as_str()))
-            .exec(&state.db)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
     }
     Ok(())
 }
@@ -473,6 +475,7 @@ async fn delete_originals(
     let purged = ask_ingest(state, district, &person, files).await?;
     let deleted = i64::try_from(purged.objects_deleted).unwrap_or(i64::MAX);
     let archives = i64::try_from(purged.archives_deleted).unwrap_or(i64::MAX);
+    let txn = begin_write(&state.db).await?;
     photo_purge::Entity::update_many()
         .col_expr(
             photo_purge::Column::OriginalsDeleted,
@@ -485,8 +488,9 @@ async fn delete_originals(
         .col_expr(photo_purge::Column::PendingFiles, Expr::value("[]"))
         .col_expr(photo_purge::Column::FinishedAt, Expr::value(Utc::now()))
         .filter(photo_purge::Column::Id.eq(purge_id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }
 

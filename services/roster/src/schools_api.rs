@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use pictureday_access::entities::district;
 use pictureday_access::{Auth, Caller, Role};
 use pictureday_contract::DistrictId;
+use pictureday_platform::db::begin_write;
 use pictureday_platform::http::ApiError;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -184,7 +185,9 @@ async fn put_school(
         model.photos_changed_at = Set(Some(now));
         model.photos_changed_by = Set(Some(caller.who()));
         model.updated_at = Set(now);
-        let saved = model.update(&state.db).await?;
+        let txn = begin_write(&state.db).await?;
+        let saved = model.update(&txn).await?;
+        txn.commit().await?;
         tracing::info!(%district, school = %saved.id, photos_enabled = saved.photos_enabled,
             by = %caller.who(), "school photos turned {}", on_off(saved.photos_enabled));
         saved
@@ -241,7 +244,9 @@ async fn put_photo_settings(
     model.photos_enabled = Set(update.photos_enabled);
     model.photos_changed_at = Set(Some(Utc::now()));
     model.photos_changed_by = Set(Some(caller.who()));
-    let saved = model.update(&state.db).await?;
+    let txn = begin_write(&state.db).await?;
+    let saved = model.update(&txn).await?;
+    txn.commit().await?;
     tracing::info!(%district, photos_enabled = saved.photos_enabled, by = %caller.who(),
         "district photos turned {}", on_off(saved.photos_enabled));
     Ok(Json(settings(saved)))

@@ -92,20 +92,6 @@ async fn record(imports: &Imports, payload: &[u8]) -> Result<String, NotRecorded
             request.key, request.district
         )));
     }
-    // Recorded with this process's running imports giving way (see `Imports::recording`).
-    let (id, new) = imports.recording(insert(imports, &request)).await?;
-    if new {
-        imports.wake();
-        tracing::info!(district = %request.district, import = %id, file = %request.file_name, bytes = request.bytes, "roster import queued from SFTP");
-    }
-    Ok(id)
-}
-
-/// The import recorded for `request`'s stored file, and whether it was recorded now.
-async fn insert(
-    imports: &Imports,
-    request: &RosterImportRequest,
-) -> Result<(String, bool), NotRecorded> {
     let txn = begin_write(imports.db()).await?;
     lock_key(&txn, "sftp-roster-import", &request.key).await?;
     let recorded = roster_import::Entity::find()
@@ -115,7 +101,7 @@ async fn insert(
         .await?;
     if let Some(recorded) = recorded {
         txn.commit().await?;
-        return Ok((recorded.id, false));
+        return Ok(recorded.id);
     }
     let id = RosterImportId::new();
     // The worker reads whether it is a roster CSV or a OneRoster zip.
@@ -131,5 +117,7 @@ async fn insert(
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    Ok((id.as_str().to_owned(), true))
+    imports.wake();
+    tracing::info!(district = %request.district, import = %id, file = %request.file_name, bytes = request.bytes, "roster import queued from SFTP");
+    Ok(id.as_str().to_owned())
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use pictureday_contract::DistrictId;
+use pictureday_platform::db::begin_write;
 use pictureday_platform::http::ApiError;
 
 use crate::Role;
@@ -190,9 +191,10 @@ impl Auth {
             name: Set(name),
             role: Set(new.role.unwrap_or(Role::Admin)),
             expires_at: Set(new.expires_at),
-        }
-        .insert(&self.db)
-        .await?;
+        };
+        let txn = begin_write(&self.db).await?;
+        let row = row.insert(&txn).await?;
+        txn.commit().await?;
         Ok((token, row.into()))
     }
 
@@ -211,11 +213,13 @@ impl Auth {
 
     /// Revokes one of the district's tokens: it is refused from the next request on.
     pub async fn revoke_token(&self, district: &DistrictId, id: &str) -> Result<(), ApiError> {
+        let txn = begin_write(&self.db).await?;
         let deleted = api_token::Entity::delete_many()
             .filter(api_token::Column::DistrictId.eq(district.as_str()))
             .filter(api_token::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         if deleted.rows_affected == 0 {
             return Err(ApiError::NotFound(format!(
                 "no token {id:?} in district {district}"

@@ -7,16 +7,22 @@
 //! (`SELECT … FOR UPDATE`) where a read decides a write, and a per-key advisory lock
 //! ([`lock_key`]) where order really matters. SQLite has one writer at a time anyway.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use pictureday_contract::events::Dependency;
+use sea_orm::prelude::async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::ColumnDef;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::stage::{Failure, Handled};
 
@@ -93,19 +99,112 @@ pub fn key_column(name: &'static str) -> ColumnDef {
         .to_owned()
 }
 
-/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
-/// transaction that reads and then writes fails outright when another connection wrote in
-/// between, where an immediate one waits its turn. On PostgreSQL it is an ordinary transaction:
-/// writers run concurrently, and each caller locks only what its decision depends on.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let sqlite_transaction_mode = (db.get_database_backend() == DbBackend::Sqlite)
-        .then_some(SqliteTransactionMode::Immediate);
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode,
-    })
-    .await
+/// How long a writer waits for its turn on SQLite before the database counts as unavailable
+/// (its busy timeout, 5 s, applies to writers of other processes only).
+const WRITE_TURN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// On SQLite, the writers of this process take turns on each database file in the order they
+/// asked (a fair queue). SQLite's own lock is taken by polling (its busy handler sleeps and tries
+/// again), so a writer could miss every gap between another's transactions (a large roster import
+/// writes its chunks back to back) and fail with "database is locked" after the busy timeout.
+static WRITE_TURNS: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
+    LazyLock::new(Default::default);
+
+/// The queue of this process's writers of `db`'s file; `None` when the database is not SQLite.
+fn write_turns(db: &DatabaseConnection) -> Option<Arc<Semaphore>> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename();
+    let mut turns = WRITE_TURNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(queue) = turns.get(file) {
+        return Some(Arc::clone(queue));
+    }
+    let queue = Arc::new(Semaphore::new(1));
+    turns.insert(file.to_path_buf(), Arc::clone(&queue));
+    Some(queue)
+}
+
+/// A transaction that writes (see [`begin_write`]). It is used like the transaction it holds;
+/// on SQLite it also holds this process's turn to write, until it is committed, rolled back or
+/// dropped.
+pub struct WriteTransaction {
+    // Declared first so that it ends before the turn passes on.
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE` after this process's
+/// earlier writers of the file have had their turn: a deferred transaction that reads and then
+/// writes fails outright when another connection wrote in between, where an immediate one waits
+/// its turn. On PostgreSQL it is an ordinary transaction: writers run concurrently, and each
+/// caller locks only what its decision depends on.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    let turn = match write_turns(db) {
+        Some(turns) => {
+            match tokio::time::timeout(WRITE_TURN_PATIENCE, turns.acquire_owned()).await {
+                Ok(Ok(turn)) => Some(turn),
+                // The queue is never closed; a wait this long means the database is stuck.
+                Ok(Err(_)) | Err(_) => {
+                    return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+                }
+            }
+        }
+        None => None,
+    };
+    let sqlite_transaction_mode = turn.as_ref().map(|_| SqliteTransactionMode::Immediate);
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode,
+        })
+        .await?;
+    Ok(WriteTransaction { txn, _turn: turn })
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
 }
 
 /// Serialises the transactions that name the same `scope` and `key` (a district's roster
@@ -191,6 +290,7 @@ pub fn batch_failed(events: usize, error: &DbErr) -> Vec<Handled> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::sync::CancellationToken;
 
     #[test]
     fn outage_codes() {
@@ -205,5 +305,70 @@ mod tests {
         assert!(!outage_code("19")); // SQLITE_CONSTRAINT
         assert!(!outage_code("1811")); // SQLITE_CONSTRAINT_TRIGGER
         assert!(!outage_code("P0001")); // raise_exception
+    }
+
+    /// A writer that writes back to back (a large roster import's chunks) cannot starve another
+    /// writer of the same process: the other gets the next turn, where polling SQLite's lock
+    /// missed every gap between the busy writer's transactions until its busy timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_writer_lets_a_waiting_writer_in_next() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("turns.db").display()
+        );
+        let db = connect(&url).await?;
+        db.execute_unprepared(
+            "CREATE TABLE commits (n INTEGER PRIMARY KEY AUTOINCREMENT, writer TEXT NOT NULL)",
+        )
+        .await?;
+        let stop = CancellationToken::new();
+        let busy = tokio::spawn({
+            let (db, stop) = (db.clone(), stop.clone());
+            async move {
+                let mut transactions = 0u32;
+                while !stop.is_cancelled() {
+                    let txn = begin_write(&db).await?;
+                    txn.execute_unprepared("INSERT INTO commits (writer) VALUES ('busy')")
+                        .await?;
+                    // Holds the lock a while, as a chunk of a thousand rows does.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    txn.commit().await?;
+                    transactions += 1;
+                }
+                Ok::<_, DbErr>(transactions)
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = busy_commits(&db).await?;
+        let txn = begin_write(&db).await?;
+        txn.execute_unprepared("INSERT INTO commits (writer) VALUES ('waiting')")
+            .await?;
+        txn.commit().await?;
+        let after = busy_commits(&db).await?;
+        stop.cancel();
+        let transactions = busy.await??;
+
+        // The busy writer was writing before and after; the waiting writer came in after at
+        // most the one transaction in progress when it asked.
+        assert!(before >= 3, "the busy writer had made {before} commits");
+        assert!(
+            after - before <= 1,
+            "{} busy commits went first",
+            after - before
+        );
+        assert!(u64::from(transactions) > after);
+        Ok(())
+    }
+
+    async fn busy_commits(db: &DatabaseConnection) -> Result<u64, DbErr> {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM commits WHERE writer = 'busy'",
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("no count".into()))?;
+        Ok(u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0))
     }
 }

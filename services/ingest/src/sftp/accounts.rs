@@ -4,6 +4,7 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::Utc;
 use pictureday_contract::DistrictId;
+use pictureday_platform::db::begin_write;
 use russh::keys::PublicKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -144,10 +145,13 @@ pub async fn create(
         rotated_at: Set(now),
     };
     // Two creations racing for one name: the primary key refuses the second.
-    row.insert(db).await.map_err(|e| match e {
+    let txn = begin_write(db).await?;
+    let created = row.insert(&txn).await.map_err(|e| match e {
         sea_orm::DbErr::Query(_) | sea_orm::DbErr::Exec(_) => AccountError::Taken(username),
         other => AccountError::Db(other),
-    })
+    })?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 pub async fn list(
@@ -213,7 +217,10 @@ pub async fn update(
     if let Some(disabled) = disabled {
         row.disabled = Set(disabled);
     }
-    Ok(row.update(db).await?)
+    let txn = begin_write(db).await?;
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 pub async fn delete(
@@ -222,9 +229,11 @@ pub async fn delete(
     username: &str,
 ) -> Result<(), AccountError> {
     let found = find(db, district, username).await?;
+    let txn = begin_write(db).await?;
     sftp_account::Entity::delete_by_id(found.username)
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }
 
