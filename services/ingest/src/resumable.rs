@@ -234,9 +234,10 @@ async fn create_upload(
         created_at: Set(now),
         updated_at: Set(now),
         job_id: Set(None),
-    }
-    .insert(&ingest.db)
-    .await?;
+    };
+    let txn = begin_write(&ingest.db).await?;
+    let row = row.insert(&txn).await?;
+    txn.commit().await?;
     tracing::info!(%district, upload = %row.id, size = new.size, "resumable upload begun");
     Ok(answer(StatusCode::CREATED, &district, &row))
 }
@@ -550,6 +551,7 @@ async fn import_upload(
     }
     // Claimed: from here no piece is added and no second import begins.
     let job_id = JobId::new();
+    let txn = begin_write(&ingest.db).await?;
     let claimed = resumable_upload::Entity::update_many()
         .col_expr(
             resumable_upload::Column::JobId,
@@ -558,8 +560,9 @@ async fn import_upload(
         .col_expr(resumable_upload::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
         .filter(resumable_upload::Column::JobId.is_null())
-        .exec(&ingest.db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     if claimed.rows_affected == 0 {
         return Err(ApiError::Conflict(format!(
             "upload {id} is being imported; ask again in a moment"
@@ -572,14 +575,19 @@ async fn import_upload(
             let imported = import(&ingest, &district, &row, job_id, options).await;
             if imported.is_err() {
                 // Nothing was recorded: the upload can be imported again (or abandoned).
-                let released = resumable_upload::Entity::update_many()
-                    .col_expr(
-                        resumable_upload::Column::JobId,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
-                    .exec(&ingest.db)
-                    .await;
+                let released = async {
+                    let txn = begin_write(&ingest.db).await?;
+                    resumable_upload::Entity::update_many()
+                        .col_expr(
+                            resumable_upload::Column::JobId,
+                            Expr::value(Option::<String>::None),
+                        )
+                        .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
+                        .exec(&txn)
+                        .await?;
+                    txn.commit().await
+                }
+                .await;
                 if let Err(error) = released {
                     tracing::warn!(%error, upload = %row.id, "an upload whose import failed stays claimed");
                 }
@@ -695,11 +703,13 @@ async fn delete_upload(
             "upload {id} was imported as job {job}; undo the job instead"
         )));
     }
+    let txn = begin_write(&ingest.db).await?;
     let deleted = resumable_upload::Entity::delete_many()
         .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
         .filter(resumable_upload::Column::JobId.is_null())
-        .exec(&ingest.db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     if deleted.rows_affected == 0 {
         return Err(ApiError::Conflict(format!("upload {id} is being imported")));
     }
