@@ -369,6 +369,15 @@ async fn a_replaced_photo_shows_at_once_and_a_school_turned_off_shows_the_placeh
         .await?;
     assert_eq!(restore.len(), 1);
     browser.click(&restore[0]).await?;
+    // The page before the click has the same heading: what shows the restore is done is the
+    // reloaded page offering the newer photo to be made current instead.
+    let newer = after["photo"].as_str().unwrap_or_default();
+    browser
+        .wait_for_element_text(
+            &format!("main form[action$='/photos/{newer}/restore'] button"),
+            PATIENCE,
+        )
+        .await?;
     browser.wait_for_text("h1", "Ada North", PATIENCE).await?;
     let person = app
         .get_json(&token, "/v1/districts/springfield/people?sis_id=S1")
