@@ -15,6 +15,7 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 
 use super::{StorageError, check_key};
 
@@ -25,6 +26,10 @@ pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's most parts in one upload.
 const MAX_PARTS: u64 = 10_000;
+/// Parts of one upload sent at once: one connection's stream (checksums, TLS, the server's own
+/// writes) is slower than the disk it is read from, so a large upload sent part after part
+/// waited on one round trip at a time.
+const PARTS_AT_ONCE: usize = 4;
 
 /// Static credentials, for when the standard AWS chain is not wanted (tests).
 #[derive(Clone, PartialEq, Eq)]
@@ -377,8 +382,8 @@ impl S3Store {
         }
     }
 
-    /// Uploads the parts one after another, each streamed from its range of the file, so memory
-    /// stays flat whatever the file's size.
+    /// Uploads the parts [`PARTS_AT_ONCE`] at a time, each streamed from its range of the file,
+    /// so memory stays flat whatever the file's size; the parts come back in order.
     async fn put_parts(
         &self,
         key: &str,
@@ -388,35 +393,52 @@ impl S3Store {
         size: u64,
     ) -> Result<Vec<CompletedPart>, StorageError> {
         let part_size = self.part_size.max(size.div_ceil(MAX_PARTS));
-        let mut parts = Vec::new();
-        let mut offset = 0;
-        while offset < size {
-            let len = part_size.min(size - offset);
-            let number = i32::try_from(parts.len() + 1).map_err(|_| StorageError::S3 {
-                key: key.into(),
-                message: "too many parts".into(),
-            })?;
-            let uploaded = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(object)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(to_i64(len))
-                .body(file_stream(key, path, offset, len).await?)
-                .send()
-                .await
-                .map_err(|e| request_error(key, e))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(uploaded.e_tag().map(str::to_owned))
-                    .build(),
-            );
-            offset += len;
-        }
-        Ok(parts)
+        let ranges = (0..size.div_ceil(part_size)).map(|index| {
+            let offset = index * part_size;
+            (index + 1, offset, part_size.min(size - offset))
+        });
+        let upload = PartsOf {
+            key,
+            object,
+            upload_id,
+            path,
+        };
+        futures::stream::iter(ranges)
+            .map(|(number, offset, len)| self.put_part(&upload, number, offset, len))
+            .buffered(PARTS_AT_ONCE)
+            .try_collect()
+            .await
+    }
+
+    /// Uploads part `number` of `upload`: `len` bytes of its file at `offset`.
+    async fn put_part(
+        &self,
+        upload: &PartsOf<'_>,
+        number: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<CompletedPart, StorageError> {
+        let key = upload.key;
+        let number = i32::try_from(number).map_err(|_| StorageError::S3 {
+            key: key.into(),
+            message: "too many parts".into(),
+        })?;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(upload.object)
+            .upload_id(upload.upload_id)
+            .part_number(number)
+            .content_length(to_i64(len))
+            .body(file_stream(key, upload.path, offset, len).await?)
+            .send()
+            .await
+            .map_err(|e| request_error(key, e))?;
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(uploaded.e_tag().map(str::to_owned))
+            .build())
     }
 
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
@@ -481,6 +503,14 @@ impl S3Store {
         }
         Ok(bytes)
     }
+}
+
+/// A multipart upload of a file: our key, the bucket's object, the upload's id and the file.
+struct PartsOf<'a> {
+    key: &'a str,
+    object: &'a str,
+    upload_id: &'a str,
+    path: &'a Path,
 }
 
 /// A body that reads `len` bytes of the file at `offset` as it is sent (and again on a retry).
