@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use pictureday_access::{Caller, Role};
 use pictureday_contract::{DistrictId, JobId, keys};
-use pictureday_platform::db::{begin_write, lock_key};
+use pictureday_platform::db::{begin_write, lock_key, write};
 use pictureday_platform::http::ApiError;
 use pictureday_platform::text::printable;
 use sea_orm::ActiveValue::Set;
@@ -551,19 +551,19 @@ async fn import_upload(
     }
     // Claimed: from here no piece is added and no second import begins.
     let job_id = JobId::new();
-    let txn = begin_write(&ingest.db).await?;
-    let claimed = resumable_upload::Entity::update_many()
-        .col_expr(
-            resumable_upload::Column::JobId,
-            Expr::value(job_id.to_string()),
-        )
-        .col_expr(resumable_upload::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
-        .filter(resumable_upload::Column::JobId.is_null())
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    if claimed.rows_affected == 0 {
+    let claimed = write(
+        &ingest.db,
+        resumable_upload::Entity::update_many()
+            .col_expr(
+                resumable_upload::Column::JobId,
+                Expr::value(job_id.to_string()),
+            )
+            .col_expr(resumable_upload::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
+            .filter(resumable_upload::Column::JobId.is_null()),
+    )
+    .await?;
+    if claimed == 0 {
         return Err(ApiError::Conflict(format!(
             "upload {id} is being imported; ask again in a moment"
         )));
@@ -575,18 +575,15 @@ async fn import_upload(
             let imported = import(&ingest, &district, &row, job_id, options).await;
             if imported.is_err() {
                 // Nothing was recorded: the upload can be imported again (or abandoned).
-                let released = async {
-                    let txn = begin_write(&ingest.db).await?;
+                let released = write(
+                    &ingest.db,
                     resumable_upload::Entity::update_many()
                         .col_expr(
                             resumable_upload::Column::JobId,
                             Expr::value(Option::<String>::None),
                         )
-                        .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
-                        .exec(&txn)
-                        .await?;
-                    txn.commit().await
-                }
+                        .filter(resumable_upload::Column::Id.eq(row.id.as_str())),
+                )
                 .await;
                 if let Err(error) = released {
                     tracing::warn!(%error, upload = %row.id, "an upload whose import failed stays claimed");
@@ -662,10 +659,12 @@ async fn forget_pieces(ingest: &Ingest, district: &DistrictId, id: &str) {
     {
         tracing::warn!(%error, upload = id, "removing an upload's pieces");
     }
-    if let Err(error) = resumable_upload_piece::Entity::delete_many()
-        .filter(resumable_upload_piece::Column::UploadId.eq(id))
-        .exec(&ingest.db)
-        .await
+    if let Err(error) = write(
+        &ingest.db,
+        resumable_upload_piece::Entity::delete_many()
+            .filter(resumable_upload_piece::Column::UploadId.eq(id)),
+    )
+    .await
     {
         tracing::warn!(%error, upload = id, "removing an upload's piece records");
     }
@@ -703,14 +702,14 @@ async fn delete_upload(
             "upload {id} was imported as job {job}; undo the job instead"
         )));
     }
-    let txn = begin_write(&ingest.db).await?;
-    let deleted = resumable_upload::Entity::delete_many()
-        .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
-        .filter(resumable_upload::Column::JobId.is_null())
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    if deleted.rows_affected == 0 {
+    let deleted = write(
+        &ingest.db,
+        resumable_upload::Entity::delete_many()
+            .filter(resumable_upload::Column::Id.eq(row.id.as_str()))
+            .filter(resumable_upload::Column::JobId.is_null()),
+    )
+    .await?;
+    if deleted == 0 {
         return Err(ApiError::Conflict(format!("upload {id} is being imported")));
     }
     forget_pieces(&ingest, &district, &row.id).await;
@@ -732,9 +731,11 @@ pub(crate) async fn expire(ingest: &Ingest) -> anyhow::Result<u32> {
         if row.job_id.is_none() {
             forget_pieces(ingest, &district, &row.id).await;
         }
-        resumable_upload::Entity::delete_by_id(row.id.as_str())
-            .exec(&ingest.db)
-            .await?;
+        write(
+            &ingest.db,
+            resumable_upload::Entity::delete_by_id(row.id.as_str()),
+        )
+        .await?;
         removed += 1;
     }
     Ok(removed)

@@ -11,11 +11,9 @@ use chrono::Utc;
 use pictureday_access::entities::district;
 use pictureday_contract::{DistrictId, keys};
 use pictureday_platform::job_status::{self, AskError};
-use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use pictureday_platform::db::write;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use crate::Ingest;
@@ -166,11 +164,17 @@ async fn purge_if_due(
         .storage
         .delete_prefix(prefix.trim_end_matches('/'))
         .await?;
-    let job_id = row.id.clone();
-    let mut model = row.into_active_model();
-    model.originals_purged_at = Set(Some(Utc::now()));
-    model.originals_purged_objects = Set(Some(i64::try_from(deleted).unwrap_or(i64::MAX)));
-    model.update(&ingest.db).await?;
-    tracing::info!(%district, job = %job_id, deleted, "deleted a job's originals: its retention period is over");
+    write(
+        &ingest.db,
+        job::Entity::update_many()
+            .col_expr(job::Column::OriginalsPurgedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                job::Column::OriginalsPurgedObjects,
+                Expr::value(Some(i64::try_from(deleted).unwrap_or(i64::MAX))),
+            )
+            .filter(job::Column::Id.eq(row.id.as_str())),
+    )
+    .await?;
+    tracing::info!(%district, job = %row.id, deleted, "deleted a job's originals: its retention period is over");
     Ok(true)
 }

@@ -97,12 +97,14 @@ impl Stage for UndoRecords {
             };
             // A job reporting does not know keeps nothing: the undo's own record stays with
             // roster (`GET …/jobs/{job}/undo`).
-            let updated = job_status::Entity::update_many()
-                .col_expr(job_status::Column::Undo, Expr::value(Some(record)))
-                .filter(job_status::Column::JobId.eq(event.job_id.to_string()))
-                .filter(job_status::Column::DistrictId.eq(event.district.as_str()))
-                .exec(&self.db)
-                .await;
+            let updated = pictureday_platform::db::write(
+                &self.db,
+                job_status::Entity::update_many()
+                    .col_expr(job_status::Column::Undo, Expr::value(Some(record)))
+                    .filter(job_status::Column::JobId.eq(event.job_id.to_string()))
+                    .filter(job_status::Column::DistrictId.eq(event.district.as_str())),
+            )
+            .await;
             match updated {
                 Ok(_) => results.push(Ok(Vec::new())),
                 Err(error) => {

@@ -25,7 +25,7 @@ use pictureday_contract::events::{
 use pictureday_contract::subjects::INGEST_PURGE_SUBJECT;
 use pictureday_contract::{DistrictId, PersonId};
 use pictureday_platform::bus::Bus;
-use pictureday_platform::db::begin_write;
+use pictureday_platform::db::{begin_write, write};
 use pictureday_platform::http::{ApiError, Page, Paged};
 use pictureday_platform::storage::Storage;
 use sea_orm::ActiveValue::Set;
@@ -439,20 +439,20 @@ async fn delete_renditions(
             )
         })?;
         let deleted = i64::try_from(deleted).unwrap_or(i64::MAX);
-        let txn = begin_write(&state.db).await?;
-        photo_purge::Entity::update_many()
-            .col_expr(
-                photo_purge::Column::RenditionsDeleted,
-                Expr::col(photo_purge::Column::RenditionsDeleted).add(deleted),
-            )
-            .col_expr(
-                photo_purge::Column::PendingPhotos,
-                Expr::value(to_json(&pending)?),
-            )
-            .filter(photo_purge::Column::Id.eq(purge.id.as_str()))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
+        write(
+            &state.db,
+            photo_purge::Entity::update_many()
+                .col_expr(
+                    photo_purge::Column::RenditionsDeleted,
+                    Expr::col(photo_purge::Column::RenditionsDeleted).add(deleted),
+                )
+                .col_expr(
+                    photo_purge::Column::PendingPhotos,
+                    Expr::value(to_json(&pending)?),
+                )
+                .filter(photo_purge::Column::Id.eq(purge.id.as_str())),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -475,22 +475,22 @@ async fn delete_originals(
     let purged = ask_ingest(state, district, &person, files).await?;
     let deleted = i64::try_from(purged.objects_deleted).unwrap_or(i64::MAX);
     let archives = i64::try_from(purged.archives_deleted).unwrap_or(i64::MAX);
-    let txn = begin_write(&state.db).await?;
-    photo_purge::Entity::update_many()
-        .col_expr(
-            photo_purge::Column::OriginalsDeleted,
-            Expr::col(photo_purge::Column::OriginalsDeleted).add(deleted),
-        )
-        .col_expr(
-            photo_purge::Column::ArchivesDeleted,
-            Expr::col(photo_purge::Column::ArchivesDeleted).add(archives),
-        )
-        .col_expr(photo_purge::Column::PendingFiles, Expr::value("[]"))
-        .col_expr(photo_purge::Column::FinishedAt, Expr::value(Utc::now()))
-        .filter(photo_purge::Column::Id.eq(purge_id))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
+    write(
+        &state.db,
+        photo_purge::Entity::update_many()
+            .col_expr(
+                photo_purge::Column::OriginalsDeleted,
+                Expr::col(photo_purge::Column::OriginalsDeleted).add(deleted),
+            )
+            .col_expr(
+                photo_purge::Column::ArchivesDeleted,
+                Expr::col(photo_purge::Column::ArchivesDeleted).add(archives),
+            )
+            .col_expr(photo_purge::Column::PendingFiles, Expr::value("[]"))
+            .col_expr(photo_purge::Column::FinishedAt, Expr::value(Utc::now()))
+            .filter(photo_purge::Column::Id.eq(purge_id)),
+    )
+    .await?;
     Ok(())
 }
 

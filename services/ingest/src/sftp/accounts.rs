@@ -4,7 +4,7 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::Utc;
 use pictureday_contract::DistrictId;
-use pictureday_platform::db::begin_write;
+use pictureday_platform::db::{begin_write, write};
 use russh::keys::PublicKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -229,11 +229,7 @@ pub async fn delete(
     username: &str,
 ) -> Result<(), AccountError> {
     let found = find(db, district, username).await?;
-    let txn = begin_write(db).await?;
-    sftp_account::Entity::delete_by_id(found.username)
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
+    write(db, sftp_account::Entity::delete_by_id(found.username)).await?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use chrono::Utc;
 use pictureday_contract::events::{RosterImportReply, RosterImportRequest, SCHEMA_VERSION};
 use pictureday_contract::subjects::ROSTER_IMPORT_SUBJECT;
 use pictureday_contract::{DistrictId, keys};
+use pictureday_platform::db::{begin_write, write};
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder};
 
 use super::drops::DropError;
@@ -61,7 +62,14 @@ async fn send_stored(
     key: &str,
     size: u64,
 ) -> Result<(), DropError> {
-    match record(&ingest.db, district, name, key, size).await {
+    let recorded = async {
+        let txn = begin_write(&ingest.db).await?;
+        let handoff = record(&txn, district, name, key, size).await?;
+        txn.commit().await?;
+        Ok::<_, sea_orm::DbErr>(handoff)
+    }
+    .await;
+    match recorded {
         Ok(handoff) => send_recorded(ingest, &handoff).await,
         Err(error) => {
             forget(ingest, key).await;
@@ -156,9 +164,11 @@ async fn hand_over(ingest: &Ingest, handoff: &sftp_roster_handoff::Model) -> Han
         forget(ingest, &handoff.key).await;
     }
     // Left behind if this fails: the next ask gets the same import back from roster.
-    if let Err(error) = sftp_roster_handoff::Entity::delete_by_id(handoff.key.clone())
-        .exec(&ingest.db)
-        .await
+    if let Err(error) = write(
+        &ingest.db,
+        sftp_roster_handoff::Entity::delete_by_id(handoff.key.clone()),
+    )
+    .await
     {
         tracing::warn!(%error, key = %handoff.key, "could not remove a handed-over SFTP roster CSV's record");
     }

@@ -107,11 +107,10 @@ impl Drops {
         let now = Utc::now();
         let open_here = self.open_accounts();
         if !open_here.is_empty() {
-            sftp_drop::Entity::update_many()
+            pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
                 .col_expr(sftp_drop::Column::SessionSeenAt, Expr::value(now))
                 .filter(sftp_drop::Column::Username.is_in(open_here))
-                .filter(sftp_drop::Column::SealingBy.is_null())
-                .exec(&self.ingest.db)
+                .filter(sftp_drop::Column::SealingBy.is_null()))
                 .await?;
         }
         let stale = now - chrono::Duration::from_std(CLAIM_EXPIRES).unwrap_or_default();
@@ -143,7 +142,7 @@ impl Drops {
         stale: DateTime<Utc>,
     ) -> Result<(), sea_orm::DbErr> {
         let claim = super::drops::random_text();
-        let claimed = sftp_drop::Entity::update_many()
+        let claimed = pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
             .col_expr(sftp_drop::Column::SealingBy, Expr::value(claim.clone()))
             .col_expr(sftp_drop::Column::SealingAt, Expr::value(Utc::now()))
             .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
@@ -151,10 +150,9 @@ impl Drops {
                 Condition::any()
                     .add(sftp_drop::Column::SealingBy.is_null())
                     .add(sftp_drop::Column::SealingAt.lt(stale)),
-            )
-            .exec(&self.ingest.db)
+            ))
             .await?;
-        if claimed.rows_affected == 0 {
+        if claimed == 0 {
             return Ok(());
         }
         let district = match DistrictId::parse(&drop.district_id) {
@@ -176,7 +174,7 @@ impl Drops {
             Err(SealError::Outage(error)) => {
                 tracing::warn!(%district, job = %job_id, %error, "an SFTP drop waits: it becomes a job once this passes");
                 // Give the claim back so the next look tries again.
-                sftp_drop::Entity::update_many()
+                pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
                     .col_expr(
                         sftp_drop::Column::SealingBy,
                         Expr::value(Option::<String>::None),
@@ -186,8 +184,7 @@ impl Drops {
                         Expr::value(Option::<DateTime<Utc>>::None),
                     )
                     .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
-                    .filter(sftp_drop::Column::SealingBy.eq(claim.as_str()))
-                    .exec(&self.ingest.db)
+                    .filter(sftp_drop::Column::SealingBy.eq(claim.as_str())))
                     .await?;
             }
             Err(SealError::Refused(error)) => {

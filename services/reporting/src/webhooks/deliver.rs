@@ -14,6 +14,7 @@ use http_body_util::BodyExt as _;
 use pictureday_contract::DistrictId;
 use pictureday_contract::events::SCHEMA_VERSION;
 use pictureday_platform::bus::Outgoing;
+use pictureday_platform::db::write;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -194,32 +195,36 @@ fn lease(hooks: &Webhooks) -> chrono::Duration {
 /// Takes the endpoint for this instance unless another holds it.
 async fn claim(hooks: &Webhooks, endpoint: &str) -> Result<bool, DbErr> {
     let now = Utc::now();
-    let result = webhook_endpoint::Entity::update_many()
-        .col_expr(
-            webhook_endpoint::Column::LeaseUntil,
-            Expr::value(Some(now + lease(hooks))),
-        )
-        .filter(webhook_endpoint::Column::Id.eq(endpoint))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .filter(
-            Condition::any()
-                .add(webhook_endpoint::Column::LeaseUntil.is_null())
-                .add(webhook_endpoint::Column::LeaseUntil.lt(now)),
-        )
-        .exec(&hooks.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let claimed = write(
+        &hooks.db,
+        webhook_endpoint::Entity::update_many()
+            .col_expr(
+                webhook_endpoint::Column::LeaseUntil,
+                Expr::value(Some(now + lease(hooks))),
+            )
+            .filter(webhook_endpoint::Column::Id.eq(endpoint))
+            .filter(webhook_endpoint::Column::Enabled.eq(true))
+            .filter(
+                Condition::any()
+                    .add(webhook_endpoint::Column::LeaseUntil.is_null())
+                    .add(webhook_endpoint::Column::LeaseUntil.lt(now)),
+            ),
+    )
+    .await?;
+    Ok(claimed == 1)
 }
 
 async fn release(hooks: &Webhooks, endpoint: &str) {
-    let released = webhook_endpoint::Entity::update_many()
-        .col_expr(
-            webhook_endpoint::Column::LeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(webhook_endpoint::Column::Id.eq(endpoint))
-        .exec(&hooks.db)
-        .await;
+    let released = write(
+        &hooks.db,
+        webhook_endpoint::Entity::update_many()
+            .col_expr(
+                webhook_endpoint::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(webhook_endpoint::Column::Id.eq(endpoint)),
+    )
+    .await;
     if let Err(error) = released {
         // The lease runs out by itself.
         tracing::debug!(%error, endpoint, "releasing a webhook endpoint");
@@ -276,16 +281,18 @@ async fn send_endpoint(
 /// Renews this instance's lease on the endpoint before an attempt.
 async fn claim_again(hooks: &Webhooks, endpoint: &str) -> Result<bool, DbErr> {
     let now = Utc::now();
-    let result = webhook_endpoint::Entity::update_many()
-        .col_expr(
-            webhook_endpoint::Column::LeaseUntil,
-            Expr::value(Some(now + lease(hooks))),
-        )
-        .filter(webhook_endpoint::Column::Id.eq(endpoint))
-        .filter(webhook_endpoint::Column::LeaseUntil.gt(now))
-        .exec(&hooks.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let renewed = write(
+        &hooks.db,
+        webhook_endpoint::Entity::update_many()
+            .col_expr(
+                webhook_endpoint::Column::LeaseUntil,
+                Expr::value(Some(now + lease(hooks))),
+            )
+            .filter(webhook_endpoint::Column::Id.eq(endpoint))
+            .filter(webhook_endpoint::Column::LeaseUntil.gt(now)),
+    )
+    .await?;
+    Ok(renewed == 1)
 }
 
 /// What one attempt gave.

@@ -119,9 +119,14 @@ impl Fanout {
                 ));
             }
         }
-        let added = !rows.is_empty();
-        insert_pending(&self.0.db, rows).await?;
-        Ok(added)
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        // One write for the batch: it takes its turn on SQLite and commits once.
+        let txn = pictureday_platform::db::begin_write(&self.0.db).await?;
+        insert_pending(&txn, rows).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 }
 

@@ -254,12 +254,11 @@ impl Syncer {
             listed += people.len() as u64;
             if !skipped.is_empty() {
                 // Listed, if unreadable: not someone who left.
-                person::Entity::update_many()
+                pictureday_platform::db::write(&self.db, person::Entity::update_many()
                     .col_expr(person::Column::SourceSeenAt, Expr::value(Some(stamp)))
                     .filter(person::Column::DistrictId.eq(district.as_str()))
                     .filter(person::Column::Source.eq(RosterSource::Clever))
-                    .filter(person::Column::SourceId.is_in(skipped))
-                    .exec(&self.db)
+                    .filter(person::Column::SourceId.is_in(skipped)))
                     .await?;
             }
             while !people.is_empty() {
@@ -501,19 +500,17 @@ impl Syncer {
     /// Forgets applied events the feed no longer has.
     async fn prune_events(&self, district: &DistrictId) -> Result<(), DbErr> {
         let horizon = Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS + 1);
-        source_event_applied::Entity::delete_many()
+        pictureday_platform::db::write(&self.db, source_event_applied::Entity::delete_many()
             .filter(source_event_applied::Column::DistrictId.eq(district.as_str()))
-            .filter(source_event_applied::Column::AppliedAt.lt(horizon))
-            .exec(&self.db)
+            .filter(source_event_applied::Column::AppliedAt.lt(horizon)))
             .await?;
         Ok(())
     }
 
     async fn set_kind(&self, run: &source_sync_run::Model, kind: RunKind) -> Result<(), DbErr> {
-        source_sync_run::Entity::update_many()
+        pictureday_platform::db::write(&self.db, source_sync_run::Entity::update_many()
             .col_expr(source_sync_run::Column::Kind, Expr::value(kind.as_str()))
-            .filter(source_sync_run::Column::Id.eq(run.id.as_str()))
-            .exec(&self.db)
+            .filter(source_sync_run::Column::Id.eq(run.id.as_str())))
             .await?;
         Ok(())
     }
