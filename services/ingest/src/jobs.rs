@@ -205,10 +205,13 @@ fn events(new: &NewJob) -> anyhow::Result<Vec<Outgoing>> {
 /// Publishes the job's events and marks it published.
 pub(crate) async fn publish(ingest: &Ingest, new: &NewJob) -> anyhow::Result<()> {
     ingest.bus.publisher.publish_all(events(new)?).await?;
-    pictureday_platform::db::write(&ingest.db, job::Entity::update_many()
-        .col_expr(job::Column::PublishedAt, Expr::value(Utc::now()))
-        .filter(job::Column::Id.eq(new.id.as_str())))
-        .await?;
+    pictureday_platform::db::write(
+        &ingest.db,
+        job::Entity::update_many()
+            .col_expr(job::Column::PublishedAt, Expr::value(Utc::now()))
+            .filter(job::Column::Id.eq(new.id.as_str())),
+    )
+    .await?;
     tracing::info!(district = %new.district, job = %new.id, files = new.files.len(), "job published");
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use pictureday_access::entities::district;
 use pictureday_contract::{DistrictId, keys};
-use pictureday_platform::job_status::{self, AskError};
 use pictureday_platform::db::write;
+use pictureday_platform::job_status::{self, AskError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::sync::CancellationToken;
@@ -167,7 +167,10 @@ async fn purge_if_due(
     write(
         &ingest.db,
         job::Entity::update_many()
-            .col_expr(job::Column::OriginalsPurgedAt, Expr::value(Some(Utc::now())))
+            .col_expr(
+                job::Column::OriginalsPurgedAt,
+                Expr::value(Some(Utc::now())),
+            )
             .col_expr(
                 job::Column::OriginalsPurgedObjects,
                 Expr::value(Some(i64::try_from(deleted).unwrap_or(i64::MAX))),

@@ -470,15 +470,18 @@ impl Imports {
 
     /// Leaves an interrupted import for the next claim, at once.
     async fn release(&self, id: &str) -> Result<(), DbErr> {
-        pictureday_platform::db::write(&self.inner.db, roster_import::Entity::update_many()
-            .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
-            .col_expr(
-                roster_import::Column::LeaseUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .filter(roster_import::Column::Id.eq(id))
-            .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())))
-            .await?;
+        pictureday_platform::db::write(
+            &self.inner.db,
+            roster_import::Entity::update_many()
+                .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
+                .col_expr(
+                    roster_import::Column::LeaseUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .filter(roster_import::Column::Id.eq(id))
+                .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())),
+        )
+        .await?;
         Ok(())
     }
 
@@ -491,21 +494,24 @@ impl Imports {
     ) -> Result<bool, DbErr> {
         let mut pause = Duration::from_millis(100);
         loop {
-            let result = pictureday_platform::db::write(&self.inner.db, roster_import::Entity::update_many()
-                .col_expr(roster_import::Column::State, Expr::value(state.as_str()))
-                .col_expr(roster_import::Column::Error, Expr::value(error))
-                .col_expr(
-                    roster_import::Column::FinishedAt,
-                    Expr::value(db_time(Utc::now())),
-                )
-                .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
-                .col_expr(
-                    roster_import::Column::LeaseUntil,
-                    Expr::value(None::<DateTime<Utc>>),
-                )
-                .filter(roster_import::Column::Id.eq(id))
-                .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())))
-                .await;
+            let result = pictureday_platform::db::write(
+                &self.inner.db,
+                roster_import::Entity::update_many()
+                    .col_expr(roster_import::Column::State, Expr::value(state.as_str()))
+                    .col_expr(roster_import::Column::Error, Expr::value(error))
+                    .col_expr(
+                        roster_import::Column::FinishedAt,
+                        Expr::value(db_time(Utc::now())),
+                    )
+                    .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
+                    .col_expr(
+                        roster_import::Column::LeaseUntil,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .filter(roster_import::Column::Id.eq(id))
+                    .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())),
+            )
+            .await;
             match result {
                 Ok(changed) => return Ok(changed == 1),
                 Err(error) if is_outage(&error) && pause < LEASE / 4 => {

@@ -300,6 +300,7 @@ pub fn batch_failed(events: usize, error: &DbErr) -> Vec<Handled> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::EntityTrait;
     use tokio_util::sync::CancellationToken;
 
     #[test]

@@ -107,11 +107,14 @@ impl Drops {
         let now = Utc::now();
         let open_here = self.open_accounts();
         if !open_here.is_empty() {
-            pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
-                .col_expr(sftp_drop::Column::SessionSeenAt, Expr::value(now))
-                .filter(sftp_drop::Column::Username.is_in(open_here))
-                .filter(sftp_drop::Column::SealingBy.is_null()))
-                .await?;
+            pictureday_platform::db::write(
+                &self.ingest.db,
+                sftp_drop::Entity::update_many()
+                    .col_expr(sftp_drop::Column::SessionSeenAt, Expr::value(now))
+                    .filter(sftp_drop::Column::Username.is_in(open_here))
+                    .filter(sftp_drop::Column::SealingBy.is_null()),
+            )
+            .await?;
         }
         let stale = now - chrono::Duration::from_std(CLAIM_EXPIRES).unwrap_or_default();
         let drops = sftp_drop::Entity::find()
@@ -142,16 +145,19 @@ impl Drops {
         stale: DateTime<Utc>,
     ) -> Result<(), sea_orm::DbErr> {
         let claim = super::drops::random_text();
-        let claimed = pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
-            .col_expr(sftp_drop::Column::SealingBy, Expr::value(claim.clone()))
-            .col_expr(sftp_drop::Column::SealingAt, Expr::value(Utc::now()))
-            .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
-            .filter(
-                Condition::any()
-                    .add(sftp_drop::Column::SealingBy.is_null())
-                    .add(sftp_drop::Column::SealingAt.lt(stale)),
-            ))
-            .await?;
+        let claimed = pictureday_platform::db::write(
+            &self.ingest.db,
+            sftp_drop::Entity::update_many()
+                .col_expr(sftp_drop::Column::SealingBy, Expr::value(claim.clone()))
+                .col_expr(sftp_drop::Column::SealingAt, Expr::value(Utc::now()))
+                .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
+                .filter(
+                    Condition::any()
+                        .add(sftp_drop::Column::SealingBy.is_null())
+                        .add(sftp_drop::Column::SealingAt.lt(stale)),
+                ),
+        )
+        .await?;
         if claimed == 0 {
             return Ok(());
         }
@@ -174,18 +180,21 @@ impl Drops {
             Err(SealError::Outage(error)) => {
                 tracing::warn!(%district, job = %job_id, %error, "an SFTP drop waits: it becomes a job once this passes");
                 // Give the claim back so the next look tries again.
-                pictureday_platform::db::write(&self.ingest.db, sftp_drop::Entity::update_many()
-                    .col_expr(
-                        sftp_drop::Column::SealingBy,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        sftp_drop::Column::SealingAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
-                    .filter(sftp_drop::Column::SealingBy.eq(claim.as_str())))
-                    .await?;
+                pictureday_platform::db::write(
+                    &self.ingest.db,
+                    sftp_drop::Entity::update_many()
+                        .col_expr(
+                            sftp_drop::Column::SealingBy,
+                            Expr::value(Option::<String>::None),
+                        )
+                        .col_expr(
+                            sftp_drop::Column::SealingAt,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        )
+                        .filter(sftp_drop::Column::JobId.eq(drop.job_id.as_str()))
+                        .filter(sftp_drop::Column::SealingBy.eq(claim.as_str())),
+                )
+                .await?;
             }
             Err(SealError::Refused(error)) => {
                 tracing::error!(%district, job = %job_id, %error, account = %drop.username, "an SFTP drop could not be made a job");

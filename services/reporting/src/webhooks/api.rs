@@ -376,22 +376,25 @@ async fn enable_endpoint(
 ) -> Result<Json<EndpointBody>, ApiError> {
     let district = state.auth.district_as(&caller, &raw, Role::Admin).await?;
     let endpoint = find_endpoint(&state, &district, &id).await?;
-    pictureday_platform::db::write(&state.hooks.db, webhook_endpoint::Entity::update_many()
-        .col_expr(webhook_endpoint::Column::Enabled, Expr::value(true))
-        .col_expr(
-            webhook_endpoint::Column::DisabledReason,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            webhook_endpoint::Column::DisabledAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            webhook_endpoint::Column::FailingSince,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(webhook_endpoint::Column::Id.eq(endpoint.id.as_str())))
-        .await?;
+    pictureday_platform::db::write(
+        &state.hooks.db,
+        webhook_endpoint::Entity::update_many()
+            .col_expr(webhook_endpoint::Column::Enabled, Expr::value(true))
+            .col_expr(
+                webhook_endpoint::Column::DisabledReason,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                webhook_endpoint::Column::DisabledAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                webhook_endpoint::Column::FailingSince,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(webhook_endpoint::Column::Id.eq(endpoint.id.as_str())),
+    )
+    .await?;
     let endpoint = find_endpoint(&state, &district, &id).await?;
     Ok(Json(endpoint_body(&endpoint)))
 }

@@ -223,14 +223,17 @@ impl Schedule {
         let pending = !queued_runs(db, &source.district_id).await?.is_empty();
         let interval = chrono::Duration::seconds(source.interval_secs.max(1));
         let next = if pending { now } else { now + interval };
-        pictureday_platform::db::write(db, clever_source::Entity::update_many()
-            .col_expr(
-                clever_source::Column::LeaseUntil,
-                Expr::value(None::<chrono::DateTime<Utc>>),
-            )
-            .col_expr(clever_source::Column::NextRunAt, Expr::value(next))
-            .filter(clever_source::Column::DistrictId.eq(source.district_id.as_str())))
-            .await?;
+        pictureday_platform::db::write(
+            db,
+            clever_source::Entity::update_many()
+                .col_expr(
+                    clever_source::Column::LeaseUntil,
+                    Expr::value(None::<chrono::DateTime<Utc>>),
+                )
+                .col_expr(clever_source::Column::NextRunAt, Expr::value(next))
+                .filter(clever_source::Column::DistrictId.eq(source.district_id.as_str())),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -254,12 +254,15 @@ impl Syncer {
             listed += people.len() as u64;
             if !skipped.is_empty() {
                 // Listed, if unreadable: not someone who left.
-                pictureday_platform::db::write(&self.db, person::Entity::update_many()
-                    .col_expr(person::Column::SourceSeenAt, Expr::value(Some(stamp)))
-                    .filter(person::Column::DistrictId.eq(district.as_str()))
-                    .filter(person::Column::Source.eq(RosterSource::Clever))
-                    .filter(person::Column::SourceId.is_in(skipped)))
-                    .await?;
+                pictureday_platform::db::write(
+                    &self.db,
+                    person::Entity::update_many()
+                        .col_expr(person::Column::SourceSeenAt, Expr::value(Some(stamp)))
+                        .filter(person::Column::DistrictId.eq(district.as_str()))
+                        .filter(person::Column::Source.eq(RosterSource::Clever))
+                        .filter(person::Column::SourceId.is_in(skipped)),
+                )
+                .await?;
             }
             while !people.is_empty() {
                 let rest = people.split_off(people.len().min(CHUNK));
@@ -500,18 +503,24 @@ impl Syncer {
     /// Forgets applied events the feed no longer has.
     async fn prune_events(&self, district: &DistrictId) -> Result<(), DbErr> {
         let horizon = Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS + 1);
-        pictureday_platform::db::write(&self.db, source_event_applied::Entity::delete_many()
-            .filter(source_event_applied::Column::DistrictId.eq(district.as_str()))
-            .filter(source_event_applied::Column::AppliedAt.lt(horizon)))
-            .await?;
+        pictureday_platform::db::write(
+            &self.db,
+            source_event_applied::Entity::delete_many()
+                .filter(source_event_applied::Column::DistrictId.eq(district.as_str()))
+                .filter(source_event_applied::Column::AppliedAt.lt(horizon)),
+        )
+        .await?;
         Ok(())
     }
 
     async fn set_kind(&self, run: &source_sync_run::Model, kind: RunKind) -> Result<(), DbErr> {
-        pictureday_platform::db::write(&self.db, source_sync_run::Entity::update_many()
-            .col_expr(source_sync_run::Column::Kind, Expr::value(kind.as_str()))
-            .filter(source_sync_run::Column::Id.eq(run.id.as_str())))
-            .await?;
+        pictureday_platform::db::write(
+            &self.db,
+            source_sync_run::Entity::update_many()
+                .col_expr(source_sync_run::Column::Kind, Expr::value(kind.as_str()))
+                .filter(source_sync_run::Column::Id.eq(run.id.as_str())),
+        )
+        .await?;
         Ok(())
     }
 
