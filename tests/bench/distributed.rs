@@ -24,11 +24,13 @@ struct Args {
     distinct: u32,
     processors: Vec<usize>,
     pin: bool,
+    /// Decoding threads per image-processor; `None`: one when pinned, else each counts its cores.
+    image_workers: Option<usize>,
     embedded: bool,
     bin: PathBuf,
 }
 
-const USAGE: &str = "distributed-bench [--people 4000] [--size 640x800] [--distinct 64] [--image-processors 1,2] [--no-pin] [--no-embedded] [--bin target/release/pictureday]";
+const USAGE: &str = "distributed-bench [--people 4000] [--size 640x800] [--distinct 64] [--image-processors 1,2] [--no-pin] [--image-workers N] [--no-embedded] [--bin target/release/pictureday]";
 
 fn parse_args() -> anyhow::Result<Args> {
     pictureday_tests::bench_args::exit_on_help(USAGE);
@@ -39,6 +41,7 @@ fn parse_args() -> anyhow::Result<Args> {
         distinct: 64,
         processors: vec![1, 2],
         pin: true,
+        image_workers: None,
         embedded: true,
         bin: PathBuf::from("target/release/pictureday"),
     };
@@ -64,6 +67,7 @@ fn parse_args() -> anyhow::Result<Args> {
                             .collect::<Result<_, _>>()
                             .context("--image-processors is a list like 1,2")?;
                     }
+                    "--image-workers" => args.image_workers = Some(value.parse()?),
                     "--bin" => args.bin = value.into(),
                     other => bail!("unknown flag {other}"),
                 }
@@ -173,15 +177,23 @@ impl Drop for Stack {
 async fn distributed(
     processors: usize,
     pin: bool,
+    image_workers: Option<usize>,
     work: &Path,
     delivery: &Delivery,
     cores: usize,
 ) -> anyhow::Result<Run> {
     let dir = work.join(format!("stack-{processors}"));
     std::fs::create_dir_all(&dir)?;
-    let started = Command::new("deploy/local/up.sh")
-        .args(["--image-processors", &processors.to_string(), "--dir"])
-        .arg(&dir)
+    let mut up = Command::new("deploy/local/up.sh");
+    up.args(["--image-processors", &processors.to_string(), "--dir"])
+        .arg(&dir);
+    // Pinned, one decoding thread for the one core each image-processor gets (it counts the
+    // machine's cores when it starts, before it is pinned).
+    let workers = image_workers.or(pin.then_some(1));
+    if let Some(workers) = workers {
+        up.env("PICTUREDAY_IMAGE_WORKERS", workers.to_string());
+    }
+    let started = up
         .output()
         .context("deploy/local/up.sh (run the benchmark from the checkout)")?;
     let stack = Stack { dir: dir.clone() };
@@ -230,9 +242,10 @@ async fn distributed(
     drop(stack);
     Ok(Run {
         label: format!(
-            "distributed, {processors} image-processor{}{}",
+            "distributed, {processors} image-processor{}{}{}",
             if processors == 1 { "" } else { "s" },
-            if pin { " (one core each)" } else { "" }
+            if pin { " (one core each)" } else { "" },
+            workers.map_or(String::new(), |n| format!(", {n} decoding thread(s) each"))
         ),
         photos_per_sec: f64::from(delivery.people) / imported.total_secs,
         secs: imported.total_secs,
@@ -270,7 +283,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut by_processors = BTreeMap::new();
     for &processors in &args.processors {
-        let run = distributed(processors, args.pin, work.path(), &delivery, cores).await?;
+        let run = distributed(
+            processors,
+            args.pin,
+            args.image_workers,
+            work.path(),
+            &delivery,
+            cores,
+        )
+        .await?;
         run.print(args.people, cores);
         by_processors.insert(processors, run.photos_per_sec);
         runs.push(run);
