@@ -28,13 +28,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use pictureday_contract::DistrictId;
-use pictureday_platform::db::{begin_write, is_outage, lock_key};
+use pictureday_platform::db::{begin_write, is_outage, lock_key, write};
 use pictureday_platform::storage::{Storage, StorageError};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, UpdateMany,
 };
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
@@ -468,20 +468,21 @@ impl Imports {
         Ok(Some(claimed))
     }
 
+    /// An update that lets go of import `id` if this worker holds it: no owner, no lease.
+    fn let_go(&self, id: &str) -> UpdateMany<roster_import::Entity> {
+        roster_import::Entity::update_many()
+            .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
+            .col_expr(
+                roster_import::Column::LeaseUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .filter(roster_import::Column::Id.eq(id))
+            .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str()))
+    }
+
     /// Leaves an interrupted import for the next claim, at once.
     async fn release(&self, id: &str) -> Result<(), DbErr> {
-        pictureday_platform::db::write(
-            &self.inner.db,
-            roster_import::Entity::update_many()
-                .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
-                .col_expr(
-                    roster_import::Column::LeaseUntil,
-                    Expr::value(None::<DateTime<Utc>>),
-                )
-                .filter(roster_import::Column::Id.eq(id))
-                .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())),
-        )
-        .await?;
+        write(&self.inner.db, self.let_go(id)).await?;
         Ok(())
     }
 
@@ -494,22 +495,15 @@ impl Imports {
     ) -> Result<bool, DbErr> {
         let mut pause = Duration::from_millis(100);
         loop {
-            let result = pictureday_platform::db::write(
+            let result = write(
                 &self.inner.db,
-                roster_import::Entity::update_many()
+                self.let_go(id)
                     .col_expr(roster_import::Column::State, Expr::value(state.as_str()))
                     .col_expr(roster_import::Column::Error, Expr::value(error))
                     .col_expr(
                         roster_import::Column::FinishedAt,
                         Expr::value(db_time(Utc::now())),
-                    )
-                    .col_expr(roster_import::Column::Owner, Expr::value(None::<String>))
-                    .col_expr(
-                        roster_import::Column::LeaseUntil,
-                        Expr::value(None::<DateTime<Utc>>),
-                    )
-                    .filter(roster_import::Column::Id.eq(id))
-                    .filter(roster_import::Column::Owner.eq(self.inner.owner.as_str())),
+                    ),
             )
             .await;
             match result {

@@ -17,7 +17,9 @@ use pictureday_platform::bus::Outgoing;
 use pictureday_platform::db::write;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, UpdateMany,
+};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -192,17 +194,27 @@ fn lease(hooks: &Webhooks) -> chrono::Duration {
         .unwrap_or(chrono::Duration::minutes(10))
 }
 
+/// An update that leases the endpoint to this instance for one lease from `now`; the caller adds
+/// the condition it may do so on.
+fn lease_from(
+    hooks: &Webhooks,
+    endpoint: &str,
+    now: DateTime<Utc>,
+) -> UpdateMany<webhook_endpoint::Entity> {
+    webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::LeaseUntil,
+            Expr::value(Some(now + lease(hooks))),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(endpoint))
+}
+
 /// Takes the endpoint for this instance unless another holds it.
 async fn claim(hooks: &Webhooks, endpoint: &str) -> Result<bool, DbErr> {
     let now = Utc::now();
     let claimed = write(
         &hooks.db,
-        webhook_endpoint::Entity::update_many()
-            .col_expr(
-                webhook_endpoint::Column::LeaseUntil,
-                Expr::value(Some(now + lease(hooks))),
-            )
-            .filter(webhook_endpoint::Column::Id.eq(endpoint))
+        lease_from(hooks, endpoint, now)
             .filter(webhook_endpoint::Column::Enabled.eq(true))
             .filter(
                 Condition::any()
@@ -283,13 +295,7 @@ async fn claim_again(hooks: &Webhooks, endpoint: &str) -> Result<bool, DbErr> {
     let now = Utc::now();
     let renewed = write(
         &hooks.db,
-        webhook_endpoint::Entity::update_many()
-            .col_expr(
-                webhook_endpoint::Column::LeaseUntil,
-                Expr::value(Some(now + lease(hooks))),
-            )
-            .filter(webhook_endpoint::Column::Id.eq(endpoint))
-            .filter(webhook_endpoint::Column::LeaseUntil.gt(now)),
+        lease_from(hooks, endpoint, now).filter(webhook_endpoint::Column::LeaseUntil.gt(now)),
     )
     .await?;
     Ok(renewed == 1)
