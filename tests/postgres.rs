@@ -14,6 +14,11 @@ use sea_orm::{ConnectionTrait, Database};
 
 use crate::free_port;
 
+/// How many ports a server start tries when the one it chose was taken in the meantime.
+const PORT_ATTEMPTS: usize = 3;
+/// What postgres logs when its port is taken.
+const PORT_TAKEN: &str = "Address already in use";
+
 pub struct PostgresServer {
     bin: PathBuf,
     data: PathBuf,
@@ -63,9 +68,30 @@ impl PostgresServer {
             child: None,
             _dir: dir,
         };
-        server.spawn(&owner)?;
-        server.wait_ready().await?;
-        Ok(server)
+        // The port was free when it was chosen, but another test's process can take it before
+        // postgres binds it: then postgres exits at once, and another port is tried.
+        for _ in 0..PORT_ATTEMPTS {
+            server.spawn(&owner)?;
+            match server.wait_ready().await {
+                Err(error) if server.child.is_none() && server.log_tail().contains(PORT_TAKEN) => {
+                    eprintln!(
+                        "postgres: port {} was taken ({error}); trying another",
+                        server.port
+                    );
+                    server.port = free_port()?;
+                }
+                ready => return ready.map(|()| server),
+            }
+        }
+        bail!("postgres found no free port in {PORT_ATTEMPTS} attempts")
+    }
+
+    /// The end of the server's log, for an error that says why it stopped (the log itself goes
+    /// with its temporary directory).
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
     /// Runs the server on this data directory and port; its output is appended to the log.
@@ -150,9 +176,10 @@ impl PostgresServer {
                     if let Some(child) = &mut self.child
                         && let Some(status) = child.try_wait()?
                     {
+                        self.child = None;
                         bail!(
-                            "postgres exited ({status}); see its log, {}",
-                            self.log.display()
+                            "postgres exited ({status}); its log ends:\n{}",
+                            self.log_tail()
                         );
                     }
                     if tokio::time::Instant::now() > deadline {
