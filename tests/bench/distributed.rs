@@ -274,6 +274,13 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "image stage alone: {stage_per_core:.1} photos/s on one core ({stage_ms:.1} ms/photo)"
     );
+    // The image stage's own scale-out on this machine: the most two pinned image-processors
+    // could show, whatever the plumbing costs.
+    let stage_at_once = delivery.stage_on_threads(cores)?;
+    println!(
+        "image stage alone: {stage_at_once:.1} photos/s on {cores} threads at once ({:.2} of {cores} × one core)",
+        stage_at_once / (stage_per_core * cores as f64)
+    );
 
     let mut runs = Vec::new();
     if args.embedded {

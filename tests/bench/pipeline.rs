@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         args.distinct,
     )?;
     let stage_per_core = delivery.stage_per_core()?;
+    let stage_at_once = delivery.stage_on_threads(cores)?;
 
     // The real embedded default, as a user starts it.
     let token = "bench-operator-token-0123456789abcdef";
@@ -121,11 +122,16 @@ async fn main() -> anyhow::Result<()> {
     println!("upload to finished:     {total_secs:.2} s");
     println!("end to end:             {end_to_end:.1} photos/s");
     println!(
-        "image stage alone:      {stage_per_core:.1} photos/s/core, {stage_all_cores:.1} photos/s on {cores} cores"
+        "image stage alone:      {stage_per_core:.1} photos/s on one thread, × {cores} = {stage_all_cores:.1} photos/s"
     );
     println!(
-        "pipeline / image stage: {:.2}",
-        end_to_end / stage_all_cores
+        "                        {stage_at_once:.1} photos/s on {cores} threads at once ({:.2} of {cores} × one thread)",
+        stage_at_once / stage_all_cores
+    );
+    println!(
+        "pipeline / image stage: {:.2} of {cores} × one thread, {:.2} of {cores} threads at once",
+        end_to_end / stage_all_cores,
+        end_to_end / stage_at_once
     );
     if let Some(cpu) = cpu_used {
         println!(
