@@ -83,7 +83,10 @@ impl PostgresServer {
                 ready => return ready.map(|()| server),
             }
         }
-        bail!("postgres found no free port in {PORT_ATTEMPTS} attempts")
+        bail!(
+            "postgres found no free port in {PORT_ATTEMPTS} attempts; its log ends:\n{}",
+            server.log_tail()
+        )
     }
 
     /// The end of the server's log, for an error that says why it stopped (the log itself goes
