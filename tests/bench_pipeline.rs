@@ -65,10 +65,11 @@ impl Delivery {
     /// rate "on all cores": it is less than `threads` × the one-thread rate when the cores share
     /// caches, memory bandwidth or a host's physical core.
     pub fn stage_on_threads(&self, threads: usize) -> anyhow::Result<f64> {
+        let threads = threads.max(1);
         let n = (self.samples.len() * 4).max(64);
         let started = Instant::now();
         std::thread::scope(|scope| {
-            let running: Vec<_> = (0..threads.max(1))
+            let running: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || -> anyhow::Result<()> {
                         let mut processor = Processor::new(Config::default());
@@ -87,7 +88,7 @@ impl Delivery {
                     .map_err(|_| anyhow::anyhow!("an image stage thread panicked"))?
             })
         })?;
-        Ok((n * threads.max(1)) as f64 / started.elapsed().as_secs_f64())
+        Ok((n * threads) as f64 / started.elapsed().as_secs_f64())
     }
 
     /// The roster CSV naming one student per photo (`{n}.jpg` is student number `n`).
