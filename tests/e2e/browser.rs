@@ -286,14 +286,14 @@ async fn a_replaced_photo_shows_at_once_and_a_school_turned_off_shows_the_placeh
     browser.wait_for_text("h1", "Ada North", PATIENCE).await?;
     assert_eq!(browser.text_of("#photo-state").await?, "Current photo.");
     let loaded = browser
-        .execute(
-            "const i = document.getElementById('photo'); return [i.complete, i.naturalWidth, i.getAttribute('src')];",
+        .wait_for_value(
+            "const i = document.getElementById('photo'); return i.complete ? [i.naturalWidth, i.getAttribute('src')] : null;",
             json!([]),
+            PATIENCE,
         )
         .await?;
-    assert_eq!(loaded[0], true, "{loaded}");
-    assert_eq!(loaded[1], 240, "the photo is shown: {loaded}");
-    let before = fetch(&browser, loaded[2].as_str().unwrap_or_default()).await?;
+    assert_eq!(loaded[0], 240, "the photo is shown: {loaded}");
+    let before = fetch(&browser, loaded[1].as_str().unwrap_or_default()).await?;
     assert_eq!(before["status"], 200, "{before}");
     assert_eq!(before["type"], "image/jpeg");
     assert_eq!(before["placeholder"], Value::Null);
@@ -334,10 +334,13 @@ async fn a_replaced_photo_shows_at_once_and_a_school_turned_off_shows_the_placeh
             PATIENCE,
         )
         .await?;
+    // The status is written before the browser has loaded the new image: wait for it.
     let src = browser
-        .execute(
-            "const i = document.getElementById('photo'); return i.complete ? i.getAttribute('src') : null;",
-            json!([]),
+        .wait_for_value(
+            "const i = document.getElementById('photo'); const src = i.getAttribute('src');
+             return i.complete && i.naturalWidth > 0 && src !== arguments[0] ? src : null;",
+            json!([loaded[1]]),
+            PATIENCE,
         )
         .await?;
     let after = fetch(&browser, src.as_str().unwrap_or_default()).await?;

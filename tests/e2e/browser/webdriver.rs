@@ -297,6 +297,27 @@ impl Browser {
         }
     }
 
+    /// Runs `script` (as [`Browser::execute`]) until it returns something other than `null`
+    /// (an image that has finished loading, a value the page sets later): that value.
+    pub async fn wait_for_value(
+        &self,
+        script: &str,
+        args: Value,
+        patience: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let value = self.execute(script, args.clone()).await?;
+            if !value.is_null() {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{script:?} returned null for {patience:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the element matching `css` has exactly `expected` as its text.
     pub async fn wait_for_text(
         &self,
