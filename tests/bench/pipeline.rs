@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use pictureday_platform::storage::{Storage, StorageConfig};
 use pictureday_tests::bench_pipeline::{Api, Delivery, cpu_seconds, peak_rss_mb};
 
 struct Args {
@@ -65,7 +66,28 @@ async fn main() -> anyhow::Result<()> {
         args.distinct,
     )?;
     let stage_per_core = delivery.stage_per_core()?;
+    // This process's CPU around each reference: what a photo costs the cores, apart from how
+    // long its thread waited (a pipeline with many photos in flight overlaps the waits).
+    let me = std::process::id();
+    let cpu_at_start = cpu_seconds(me);
     let stage_at_once = delivery.stage_on_threads(cores)?;
+    let cpu_after_stage = cpu_seconds(me);
+    let store = Storage::open(&StorageConfig::Local {
+        root: work.path().join("stored"),
+    })
+    .await?;
+    // Off the async workers: it blocks on runtimes of its own.
+    let stage_and_store =
+        tokio::task::block_in_place(|| delivery.stage_and_store_on_threads(cores, &store))?;
+    let cpu_after_store = cpu_seconds(me);
+    let photos_per_reference = delivery.reference_photos(cores) as f64;
+    let reference_ms = |before: Option<f64>, after: Option<f64>| {
+        after
+            .zip(before)
+            .map(|(after, before)| 1000.0 * (after - before) / photos_per_reference)
+    };
+    let stage_cpu_ms = reference_ms(cpu_at_start, cpu_after_stage);
+    let stored_cpu_ms = reference_ms(cpu_after_stage, cpu_after_store);
 
     // The real embedded default, as a user starts it.
     let token = "bench-operator-token-0123456789abcdef";
@@ -133,6 +155,18 @@ async fn main() -> anyhow::Result<()> {
         end_to_end / stage_all_cores,
         end_to_end / stage_at_once
     );
+    println!(
+        "image stage + store:    {stage_and_store:.1} photos/s on {cores} threads at once, each photo's object written and synced ({:.2} of the image stage at once; pipeline / this: {:.2})",
+        stage_and_store / stage_at_once,
+        end_to_end / stage_and_store
+    );
+    if let Some((stage, stored)) = stage_cpu_ms.zip(stored_cpu_ms) {
+        println!(
+            "                        CPU per photo {stored:.2} ms against {stage:.2} ms for the image stage alone: storing costs {:.2} ms; at most {:.2} of the image stage for any pipeline that stores each photo durably",
+            stored - stage,
+            stage / stored
+        );
+    }
     if let Some(cpu) = cpu_used {
         println!(
             "server CPU:             {cpu:.1} s over {total_secs:.1} s ({:.0}% of {cores} cores), {:.1} ms per photo",
