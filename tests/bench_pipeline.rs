@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use pictureday_image_processor::packing::pack;
 use pictureday_imaging::{Config, Processor};
 use pictureday_platform::storage::Storage;
 use serde_json::{Value, json};
@@ -98,24 +99,25 @@ impl Delivery {
             let running: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || -> anyhow::Result<()> {
-                        // Its own runtime: this thread is not one of the caller's.
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()?;
+                        // Its own runtime, to store with: this thread is not one of the caller's.
+                        let runtime = match store {
+                            Some(_) => Some(
+                                tokio::runtime::Builder::new_current_thread()
+                                    .enable_all()
+                                    .build()?,
+                            ),
+                            None => None,
+                        };
                         let mut processor = Processor::new(Config::default());
                         for i in 0..n {
                             let processed = processor
                                 .process(&self.samples[(i + t) % self.samples.len()])
                                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-                            if let Some(store) = store {
-                                let object: Vec<u8> = processed
-                                    .renditions
-                                    .iter()
-                                    .flat_map(|r| r.jpeg.iter().copied())
-                                    .collect();
-                                runtime.block_on(
-                                    store.put_bytes(&format!("photos/{t}-{i}.jpgs"), object.into()),
-                                )?;
+                            if let Some((store, runtime)) = store.zip(runtime.as_ref()) {
+                                // Packed as the image-processor packs it.
+                                let key = format!("photos/{t}-{i}.jpgs");
+                                let (object, _) = pack(processed.renditions, &key);
+                                runtime.block_on(store.put_bytes(&key, object.into()))?;
                             }
                         }
                         Ok(())

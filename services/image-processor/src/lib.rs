@@ -4,13 +4,13 @@
 //! after that.
 
 mod decoders;
+pub mod packing;
 mod source;
 
 use std::sync::Arc;
 
 use pictureday_contract::events::{
     self, DecodeError, Dependency, PACKED_RENDITIONS_VERSION, PhotoMatched, PhotoProcessed,
-    RenditionRef,
 };
 use pictureday_contract::ids::photo_id;
 use pictureday_contract::keys;
@@ -202,23 +202,8 @@ impl ImageProcessor {
         };
         let file = &event.file;
         let photo_id = photo_id(&file.job_id, file.seq);
-        // One object per photo, its renditions one after another: one write and one sync,
-        // where a file (or S3 request) per rendition cost more CPU than the encoding.
         let key = keys::renditions(&file.district, &photo_id);
-        let total = processed.renditions.iter().map(|r| r.jpeg.len()).sum();
-        let mut packed = Vec::with_capacity(total);
-        let mut renditions = Vec::with_capacity(processed.renditions.len());
-        for rendition in processed.renditions {
-            renditions.push(RenditionRef {
-                name: rendition.name,
-                width: rendition.width,
-                height: rendition.height,
-                bytes: rendition.jpeg.len() as u64,
-                key: key.clone(),
-                offset: Some(packed.len() as u64),
-            });
-            packed.extend_from_slice(&rendition.jpeg);
-        }
+        let (packed, renditions) = packing::pack(processed.renditions, &key);
         self.storage
             .put_bytes(&key, packed.into())
             .await
